@@ -1,0 +1,1 @@
+"""transferkit: transfer learning for NLP."""

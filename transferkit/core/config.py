@@ -1,0 +1,257 @@
+"""Typed run configuration: dataclasses with help text, YAML round-trip, dotted overrides.
+
+A run is described by :class:`RunConfig`.  Strategy and task options are open
+mappings here (``ComponentSpec.options``) because their schema belongs to the chosen
+strategy/task: each strategy/task module declares a ``Config`` dataclass and
+:func:`build_dataclass` validates the options against it, so an unknown key always
+gets a "did you mean" suggestion.
+
+>>> cfg = RunConfig.from_dict({"model": "minilm-l6", "strategy": {"name": "finetune", "freeze_layers": 2}})
+>>> apply_overrides(cfg, ["training.epochs=2", "data.budget=32"]).training.epochs
+2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from transferkit.core.errors import UserError, closest
+
+
+def option(default: Any, help: str, **kwargs: Any) -> Any:
+    """A dataclass field carrying ``help`` text (shown by ``transferkit strategies``)."""
+    if isinstance(default, (list, dict, set)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kwargs)
+    return field(default=default, metadata={"help": help}, **kwargs)
+
+
+@dataclass
+class ComponentSpec:
+    """A registry name plus options validated later against that component's ``Config``."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, value: Any, key: str) -> ComponentSpec:
+        if isinstance(value, ComponentSpec):
+            return value
+        if isinstance(value, str):
+            return cls(value)
+        if isinstance(value, dict) and isinstance(value.get("name"), str):
+            options = {k: v for k, v in value.items() if k != "name"}
+            return cls(value["name"], options)
+        raise UserError(f"config field '{key}' must be a name or a mapping with 'name', got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.options}
+
+
+@dataclass
+class DataConfig:
+    """Where the examples come from and how they are split."""
+
+    train: str | None = option(None, "training file (csv/tsv/jsonl), HF datasets dir, or 'hf:NAME[:CONFIG]'")
+    eval: str | None = option(None, "evaluation file; if absent, a stratified split of train")
+    test: str | None = option(None, "optional held-out test file, evaluated once at the end")
+    format: Literal["auto", "csv", "tsv", "jsonl", "hf"] = option("auto", "file format; auto = by extension")
+    text_column: str = option("text", "column holding the text")
+    text_pair_column: str | None = option(None, "second text column for sentence-pair tasks")
+    label_column: str = option("label", "column holding the label (string or int)")
+    eval_fraction: float = option(0.1, "fraction of train held out for eval when no eval file is given")
+    budget: float | None = option(None, "label budget: k examples per class (int >= 1) or a fraction (0-1)")
+    max_train_examples: int | None = option(None, "cap on training examples after budgeting (stratified)")
+    max_length: int = option(128, "maximum tokens per example (longer ones are truncated)")
+    split_seed: int = option(13, "seed for the train/eval split and the label budget")
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation settings shared by every neural strategy."""
+
+    epochs: int = option(3, "passes over the training data")
+    batch_size: int = option(32, "examples per optimisation step (before accumulation)")
+    eval_batch_size: int = option(128, "examples per evaluation batch")
+    learning_rate: float = option(5e-5, "peak learning rate of the encoder (AdamW)")
+    head_learning_rate: float | None = option(None, "learning rate of the task head; default = learning_rate")
+    weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm)")
+    warmup_fraction: float = option(0.1, "fraction of steps with linear warmup, then linear decay")
+    max_grad_norm: float | None = option(1.0, "gradient clipping norm; null disables")
+    gradient_accumulation_steps: int = option(1, "batches accumulated per optimiser step")
+    group_by_length: bool = option(True, "batch examples of similar length (less padding)")
+    seed: int = option(42, "seed for initialisation, dropout and batch order")
+    early_stopping_patience: int | None = option(None, "stop after this many evals without improvement")
+    metric_for_best: str = option("accuracy", "eval metric used for best-checkpoint restore")
+    checkpoint_every: int = option(50, "save a resumable checkpoint every N optimiser steps (0 = epochs only)")
+    max_steps: int | None = option(None, "stop after this many optimiser steps (overrides epochs)")
+    mixed_precision: Literal["no", "fp16", "bf16"] = option("no", "Accelerate mixed precision")
+    log_with: str | None = option(None, "Accelerate tracker (tensorboard, mlflow, wandb) if installed")
+    progress: bool = option(True, "show a progress bar")
+
+
+@dataclass
+class RunConfig:
+    """Everything needed to reproduce one run."""
+
+    model: str = option("minilm-l6", "catalog name, local model directory, or hub id")
+    task: ComponentSpec = field(default_factory=lambda: ComponentSpec("classification"))
+    strategy: ComponentSpec = field(default_factory=lambda: ComponentSpec("finetune"))
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    output: str | None = option(None, "run directory to write")
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> RunConfig:
+        if not isinstance(raw, dict):
+            raise UserError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+        raw = dict(raw)
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in raw:
+            if key not in known:
+                raise UserError(f"{source}: unknown key '{key}'{closest(key, known)}")
+        cfg = cls()
+        for key in ("model", "output"):
+            if key in raw:
+                setattr(cfg, key, coerce(raw[key], _hints(cls)[key], f"{source}: {key}"))
+        for key in ("task", "strategy"):
+            if key in raw:
+                setattr(cfg, key, ComponentSpec.parse(raw[key], f"{source}: {key}"))
+        cfg.data = build_dataclass(DataConfig, raw.get("data") or {}, f"{source}: data")
+        cfg.training = build_dataclass(TrainingConfig, raw.get("training") or {}, f"{source}: training")
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "task": self.task.to_dict(),
+            "strategy": self.strategy.to_dict(),
+            "data": dataclasses.asdict(self.data),
+            "training": dataclasses.asdict(self.training),
+            "output": self.output,
+        }
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def build_dataclass(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Instantiate ``cls`` from ``values``, coercing types; unknown keys get a suggestion."""
+    if not isinstance(values, dict):
+        raise UserError(f"{where}: expected a mapping, got {values!r}")
+    hints = _hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise UserError(f"{where}: unknown key '{key}'{closest(key, names)}; valid: {', '.join(names)}")
+        kwargs[key] = coerce(value, hints[key], f"{where}.{key}")
+    return cls(**kwargs)
+
+
+def coerce(value: Any, hint: Any, where: str) -> Any:  # noqa: PLR0911 - one branch per type kind
+    """Convert ``value`` to the annotated type ``hint`` or raise a one-line UserError."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return coerce(value, arg, where)
+            except UserError as exc:
+                errors.append(str(exc))
+        raise UserError(errors[-1] if errors else f"{where}: invalid value {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise UserError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}{closest(str(value), map(str, args))}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{where}: expected a list, got {value!r}")
+        item = args[0] if args else Any
+        return origin(coerce(v, item, where) for v in value)
+    if hint is Any or origin is dict:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise UserError(f"{where}: expected true/false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            raise UserError(f"{where}: expected an integer, got {value!r}")
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise UserError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``"training.epochs=2"`` into (["training", "epochs"], 2) using YAML scalars."""
+    import yaml  # local: core stays importable without optional parsing at module import
+
+    if "=" not in text:
+        raise UserError(f"--set '{text}': expected KEY=VALUE, e.g. training.epochs=2")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+SECTION_TYPES = {"data": DataConfig, "training": TrainingConfig}
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply ``--set`` style dotted overrides in place and return ``cfg``.
+
+    Strategy/task option keys are stored unvalidated here and checked against the
+    component's ``Config`` when it is built (same suggestion message).
+    """
+    top = [f.name for f in dataclasses.fields(RunConfig)]
+    for text in overrides:
+        path, value = parse_override(text)
+        head, rest = path[0], path[1:]
+        where = f"--set {'.'.join(path)}"
+        if head in ("task", "strategy"):
+            spec: ComponentSpec = getattr(cfg, head)
+            if not rest or rest == ["name"]:
+                setattr(cfg, head, ComponentSpec(str(value)))  # a new component drops old options
+            elif len(rest) == 1:
+                spec.options[rest[0]] = value
+            else:
+                raise UserError(f"{where}: too many dots; use {head}.OPTION=VALUE")
+        elif head in SECTION_TYPES and len(rest) == 1:
+            section = getattr(cfg, head)
+            hints = _hints(SECTION_TYPES[head])
+            if rest[0] not in hints:
+                keys = [f"{head}.{k}" for k in hints]
+                raise UserError(f"{where}: unknown key{closest('.'.join(path), keys)}")
+            setattr(section, rest[0], coerce(value, hints[rest[0]], where))
+        elif head in ("model", "output") and not rest:
+            setattr(cfg, head, None if value is None else str(value))
+        else:
+            keys = top + [f"{s}.{k}" for s, t in SECTION_TYPES.items() for k in _hints(t)]
+            raise UserError(f"{where}: unknown key '{'.'.join(path)}'{closest('.'.join(path), keys)}")
+    return cfg
+
+
+def describe(cls: type) -> list[tuple[str, str, Any, str]]:
+    """(name, type, default, help) rows for a config dataclass."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        rows.append((f.name, str(f.type), default, f.metadata.get("help", "")))
+    return rows

@@ -1,0 +1,1 @@
+"""transferkit.tasks"""
