@@ -1,1 +1,7 @@
-"""transferkit.modules"""
+"""Small ``nn.Module`` building blocks: pooling, heads, the task model."""
+
+from transferkit.modules.heads import ClassificationHead
+from transferkit.modules.pooling import POOLERS, cls_pool, mean_pool
+from transferkit.modules.task_model import TaskModel, count_parameters
+
+__all__ = ["POOLERS", "ClassificationHead", "TaskModel", "cls_pool", "count_parameters", "mean_pool"]

@@ -1,0 +1,52 @@
+"""Model card (Mitchell et al. 2019, "Model Cards for Model Reporting"), as Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def model_card(config: dict[str, Any], metrics: dict[str, Any], data_summary: dict[str, Any]) -> str:
+    """A short, honest card: source model, strategy, data, metrics with CIs, limits."""
+    strategy = config["strategy"]
+    options = ", ".join(f"{k}={v}" for k, v in strategy.items() if k != "name") or "defaults"
+    lines = [
+        f"# Model card: {config['task']['name']} with `{strategy['name']}`",
+        "",
+        "## Source model",
+        f"- reference: `{config['model']}`" if strategy["name"] != "tfidf" else "- none (TF-IDF baseline)",
+        f"- strategy: `{strategy['name']}` ({options})",
+        "",
+        "## Data",
+        f"- train: `{config['data']['train']}` — {data_summary['train_size']} examples after split/budget "
+        f"(budget: {config['data']['budget']})",
+        f"- eval: `{config['data']['eval'] or 'stratified split of train'}` — {data_summary['eval_size']} examples",
+        f"- labels: {', '.join(data_summary['labels'])}",
+        f"- training class counts: {data_summary['train_counts']}",
+        "",
+        "## Metrics",
+        "| split | accuracy | macro F1 | ROC-AUC | accuracy 95% CI |",
+        "|---|---|---|---|---|",
+    ]
+    for split in ("eval", "test"):
+        if split in metrics:
+            m = metrics[split]
+            ci = m.get("ci95", {}).get("accuracy")
+            ci_text = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "n/a"
+            lines.append(f"| {split} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | {_fmt(m.get('roc_auc'))} | {ci_text} |")
+    lines += [
+        "",
+        f"Cost: {metrics['train_seconds']:.1f} s training, {metrics['trainable_parameters']:,} trainable of "
+        f"{metrics['total_parameters']:,} parameters, peak RSS {metrics['peak_rss_mb']:.0f} MB.",
+        "",
+        "## Limits",
+        "- Measured on the evaluation data above only; expect lower accuracy on text from other domains.",
+        "- Inputs longer than data.max_length tokens "
+        f"({config['data']['max_length']}) are truncated.",
+        "- The model inherits the biases of its source model and its training data.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,186 @@
+"""The composition root: the only place that wires the layers together for one run.
+
+config -> data (read, validate, split, budget) -> model + task head -> strategy.prepare
+-> fit (Trainer, closed-form head, or classical) -> evaluate -> run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import resource
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from transferkit.core.config import RunConfig, build_dataclass
+from transferkit.core.contracts import Predictor, TextExamples
+from transferkit.core.errors import UserError
+from transferkit.data import PaddingCollator
+from transferkit.evaluation import evaluate
+from transferkit.experiments.card import model_card
+from transferkit.experiments.embedding_cache import EmbeddingCache
+from transferkit.experiments.run_dir import RunDirectory
+from transferkit.experiments.splits import Splits, class_counts, load_splits
+from transferkit.models import load_backbone
+from transferkit.modules import TaskModel, count_parameters
+from transferkit.serving import NeuralPredictor
+from transferkit.strategies import STRATEGIES
+from transferkit.tasks import TASKS
+from transferkit.training import FitResult, Trainer, seed_everything
+from transferkit.training.inference import run_batches
+
+logger = logging.getLogger("transferkit")
+
+
+@dataclass
+class RunResult:
+    output: str
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+
+
+@dataclass
+class Components:
+    """The strategy and task a config names, with validated options."""
+
+    strategy: Any
+    task_cls: type
+    task_config: Any
+
+    def resolved(self, config: RunConfig) -> dict[str, Any]:
+        """The fully resolved config (every default written out) as saved in config.yaml."""
+        raw = config.to_dict()
+        raw["strategy"] = {"name": self.strategy.name, **dataclasses.asdict(self.strategy.config)}
+        raw["task"] = {"name": self.task_cls.name, **dataclasses.asdict(self.task_config)}
+        return raw
+
+
+def components(config: RunConfig) -> Components:
+    """Build strategy and task from the config; fails before any work on a bad name or option."""
+    strategy_cls = STRATEGIES.get(config.strategy.name)
+    strategy = strategy_cls(build_dataclass(strategy_cls.Config, config.strategy.options, "strategy"))
+    task_cls = TASKS.get(config.task.name)
+    task_config = build_dataclass(task_cls.Config, config.task.options, "task")
+    if task_cls.name not in strategy.supports:
+        raise UserError(f"strategy '{strategy.name}' does not support task '{task_cls.name}' "
+                        f"(it supports: {', '.join(sorted(strategy.supports))})")
+    return Components(strategy, task_cls, task_config)
+
+
+def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None = None) -> RunResult:
+    """Run one configuration end to end and write its run directory; returns its metrics."""
+    if not config.output:
+        raise UserError("no output directory: pass --output DIR or set output in the config")
+    parts = components(config)
+    run = RunDirectory(config.output, resume)
+    run.check()
+    splits = load_splits(config.data)
+    task = parts.task_cls(parts.task_config, splits.labels.names)
+    resolved = parts.resolved(config)
+    with run:
+        logger.info("run %s: %s on %s, %d train / %d eval examples", run.output, parts.strategy.name,
+                    config.model, len(splits.train), len(splits.eval))
+        started = time.perf_counter()
+        predictor, fit, params = fit_predictor(config, parts.strategy, task, splits, run.checkpoint_dir, resume,
+                                               cache or EmbeddingCache())
+        train_seconds = time.perf_counter() - started
+        metrics = _metrics(predictor, task, splits, fit, params, train_seconds)
+        predictor.save(run.path("model"))
+        splits.labels.save(run.path("model/labels.json"))
+        summary = {"train_size": len(splits.train), "eval_size": len(splits.eval), "labels": splits.labels.names,
+                   "train_counts": class_counts(splits.train, splits.labels)}
+        run.write_yaml("config.yaml", resolved)
+        run.write_json("metrics.json", metrics)
+        run.write_json("history.json", fit.history if fit else [])
+        run.write_text("card.md", model_card(resolved, metrics, summary))
+    return RunResult(run.output, metrics, resolved)
+
+
+def _metrics(predictor: Predictor, task: Any, splits: Splits, fit: FitResult | None, params: tuple[int, int],
+             train_seconds: float) -> dict[str, Any]:
+    started = time.perf_counter()
+    metrics: dict[str, Any] = {"eval": evaluate(predictor, task, splits.eval)}
+    if splits.test is not None:
+        metrics["test"] = evaluate(predictor, task, splits.test)
+    metrics.update({
+        "train_seconds": train_seconds,
+        "eval_seconds": time.perf_counter() - started,
+        "train_size": len(splits.train),
+        "steps": fit.steps if fit else 0,
+        "best_step": fit.best_step if fit else None,
+        "trainable_parameters": params[0],
+        "total_parameters": params[1],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    })
+    return metrics
+
+
+def fit_predictor(config: RunConfig, strategy: Any, task: Any, splits: Splits, checkpoint_dir: str, resume: bool,
+                  cache: EmbeddingCache) -> tuple[Predictor, FitResult | None, tuple[int, int]]:
+    """Fit according to the strategy's kind; returns (predictor, fit history, (trainable, total) params)."""
+    seed_everything(config.training.seed)
+    if strategy.kind == "classical":
+        predictor = strategy.fit(splits.train, splits.labels.names, config.training.seed)
+        size = int(predictor.classifier.coef_.size + predictor.classifier.intercept_.size)
+        return predictor, None, (size, size)
+    loaded = load_backbone(config.model, random_init=strategy.random_init)
+    head = task.build_head(loaded.backbone.config.hidden_size, getattr(strategy, "mlp_hidden", 0))
+    model = strategy.prepare(TaskModel(loaded.backbone, head, task, layer=task.config.layer))
+    params = count_parameters(model)
+    meta = {"task": task.name, "task_options": dataclasses.asdict(task.config), "strategy": strategy.name,
+            "source_model": config.model, "mlp_hidden": getattr(strategy, "mlp_hidden", 0)}
+    predictor = NeuralPredictor(model, loaded.tokenizer, config.data.max_length, meta, config.training.eval_batch_size)
+    collator = PaddingCollator(loaded.tokenizer.pad_token_id or 0)
+    trainer = Trainer(strategy, config.training, collator, checkpoint_dir=checkpoint_dir)
+    if strategy.kind == "frozen":
+        fit = _fit_frozen(config, strategy, predictor, splits, trainer, resume, cache, loaded.fingerprint)
+    else:
+        train_features = task.featurize(splits.train, loaded.tokenizer, config.data.max_length)
+        fit = trainer.fit(model, train_features, _evaluator(predictor, splits.eval), resume=resume)
+    model.eval()
+    return predictor, fit, params
+
+
+def _evaluator(predictor: NeuralPredictor, examples: TextExamples):
+    """Per-epoch evaluation on pre-tokenised eval examples."""
+    features = predictor.task.featurize(examples, predictor.tokenizer, predictor.max_length)
+    collator = PaddingCollator(predictor.tokenizer.pad_token_id or 0)
+
+    def evaluate_model(model: Any) -> dict[str, Any]:
+        model.eval()
+        logits = run_batches(lambda b: model(b)["logits"], features, collator, predictor.batch_size)
+        return predictor.task.metrics(predictor.task.decode(logits), np.asarray(examples.labels))
+
+    return evaluate_model
+
+
+def _fit_frozen(config: RunConfig, strategy: Any, predictor: NeuralPredictor, splits: Splits, trainer: Trainer,
+                resume: bool, cache: EmbeddingCache, fingerprint: str) -> FitResult | None:
+    """Frozen encoder: features from the cache, then a closed-form or Trainer-fitted head."""
+    model, task = predictor.model, predictor.task
+    key = {"model": fingerprint, "layer": model.layer, "pooling": task.config.pooling,
+           "max_length": predictor.max_length}
+    collator = PaddingCollator(predictor.tokenizer.pad_token_id or 0)
+
+    def encode(examples: TextExamples) -> np.ndarray:
+        features = task.featurize(examples, predictor.tokenizer, predictor.max_length)
+        return run_batches(model.encode, features, collator, predictor.batch_size)
+
+    model.eval()
+    train_x, eval_x = cache.features(key, splits.train, encode), cache.features(key, splits.eval, encode)
+    train_y = np.asarray(splits.train.labels)
+    if strategy.fit_head(model, train_x, train_y, config.training.seed):
+        return None
+    rows = [{"features": x, "labels": int(y)} for x, y in zip(train_x, train_y, strict=True)]
+    eval_rows = [{"features": x} for x in eval_x]
+    eval_labels = np.asarray(splits.eval.labels)
+
+    def evaluate_head(head_model: Any) -> dict[str, Any]:
+        head_model.eval()
+        logits = run_batches(lambda b: head_model(b)["logits"], eval_rows, collator, 1024)
+        return task.metrics(task.decode(logits), eval_labels)
+
+    return trainer.fit(model, rows, evaluate_head, resume=resume)

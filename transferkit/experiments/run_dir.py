@@ -1,0 +1,74 @@
+"""The run directory: written under ``<output>.partial`` and renamed only when complete.
+
+A crash (or a kill) therefore never leaves a directory that looks like a finished run;
+the ``.partial`` directory keeps the checkpoint that ``--resume`` continues from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from typing import Any
+
+import yaml
+
+from transferkit.core.errors import UserError
+from transferkit.training.checkpoint import has_checkpoint
+
+
+class RunDirectory:
+    """Owns ``<output>.partial`` while a run is in progress.
+
+    >>> with RunDirectory("runs/sst2") as run:   # doctest: +SKIP
+    ...     run.write_json("metrics.json", {...})
+    """
+
+    def __init__(self, output: str, resume: bool = False) -> None:
+        self.output = os.path.abspath(output)
+        self.work = self.output.rstrip("/") + ".partial"
+        self.checkpoint_dir = os.path.join(self.work, "checkpoint")
+        self.resume = resume
+        self._handler: logging.Handler | None = None
+
+    def check(self) -> None:
+        """Fail before any work if the output is taken or ``--resume`` has nothing to resume."""
+        if os.path.exists(self.output):
+            raise UserError(f"output {self.output} already exists; choose another --output or remove it")
+        if self.resume and not has_checkpoint(self.checkpoint_dir):
+            raise UserError(f"--resume: no checkpoint in {self.checkpoint_dir}; run again without --resume")
+
+    def __enter__(self) -> RunDirectory:
+        self.check()
+        if not self.resume:
+            shutil.rmtree(self.work, ignore_errors=True)
+        os.makedirs(self.work, exist_ok=True)
+        self._handler = logging.FileHandler(os.path.join(self.work, "train.log"), encoding="utf-8")
+        self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("transferkit")
+        logger.addHandler(self._handler)
+        logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        logging.getLogger("transferkit").removeHandler(self._handler)
+        self._handler.close()
+        if exc_type is None:
+            shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+            os.replace(self.work, self.output)
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.work, name)
+
+    def write_json(self, name: str, data: Any) -> None:
+        with open(self.path(name), "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, ensure_ascii=False)
+
+    def write_yaml(self, name: str, data: Any) -> None:
+        with open(self.path(name), "w", encoding="utf-8") as handle:
+            yaml.safe_dump(data, handle, sort_keys=False, allow_unicode=True)
+
+    def write_text(self, name: str, text: str) -> None:
+        with open(self.path(name), "w", encoding="utf-8") as handle:
+            handle.write(text)

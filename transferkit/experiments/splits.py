@@ -1,0 +1,55 @@
+"""Read and validate the train/eval/test files of a run, then split and budget the training set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from transferkit.core.config import DataConfig
+from transferkit.core.contracts import TextExamples
+from transferkit.core.errors import UserError
+from transferkit.data import LabelMap, apply_budget, cap_examples, check_trainable, read_table, stratified_split, to_examples
+
+
+@dataclass
+class Splits:
+    train: TextExamples
+    eval: TextExamples
+    test: TextExamples | None
+    labels: LabelMap
+
+
+def read_examples(path: str, data: DataConfig, label_map: LabelMap | None, require_labels: bool = True
+                  ) -> tuple[TextExamples, LabelMap | None]:
+    """Read one file with the configured columns (labels encoded against ``label_map`` if given)."""
+    table = read_table(path, data.format)
+    return to_examples(table, data.text_column, data.label_column, data.text_pair_column, label_map, require_labels)
+
+
+def load_splits(data: DataConfig) -> Splits:
+    """Train (after split, budget and cap), eval and optional test examples, all validated."""
+    if not data.train:
+        raise UserError("no training data: pass --train FILE or set data.train in the config")
+    train, labels = read_examples(data.train, data, None)
+    assert labels is not None and train.labels is not None
+    check_trainable(train, labels)
+    if data.eval:
+        eval_examples, _ = read_examples(data.eval, data, labels)
+    else:
+        if not 0 < data.eval_fraction < 1:
+            raise UserError(f"data.eval_fraction must be between 0 and 1, got {data.eval_fraction}")
+        train_idx, eval_idx = stratified_split(train.labels, data.eval_fraction, data.split_seed)
+        train, eval_examples = train.subset(train_idx), train.subset(eval_idx)
+    if data.budget is not None:
+        train = train.subset(apply_budget(train.labels, data.budget, data.split_seed, labels.names, train.source))
+    if data.max_train_examples is not None:
+        train = train.subset(cap_examples(train.labels, data.max_train_examples, data.split_seed))
+    check_trainable(train, labels)
+    test = read_examples(data.test, data, labels)[0] if data.test else None
+    return Splits(train, eval_examples, test, labels)
+
+
+def class_counts(examples: TextExamples, labels: LabelMap) -> dict[str, int]:
+    counts = np.bincount(np.asarray(examples.labels, dtype=np.int64), minlength=len(labels.names))
+    return {name: int(c) for name, c in zip(labels.names, counts, strict=True)}

@@ -1,0 +1,44 @@
+"""Task heads: small modules on top of an encoder."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from transferkit.modules.pooling import POOLERS
+
+
+class ClassificationHead(nn.Module):
+    """Pool token states, then a linear layer (or a one-hidden-layer MLP) to class logits.
+
+    ``project`` works on already pooled features, which is what lets a frozen encoder's
+    features be computed once and cached.
+
+    >>> head = ClassificationHead(hidden_size=384, num_labels=2)
+    >>> head.project(torch.zeros(4, 384)).shape
+    torch.Size([4, 2])
+    """
+
+    def __init__(self, hidden_size: int, num_labels: int, pooling: str = "mean", dropout: float = 0.1, mlp_hidden: int = 0) -> None:
+        super().__init__()
+        self.pooling = pooling
+        self.pool = POOLERS[pooling]
+        self.dropout = nn.Dropout(dropout)
+        if mlp_hidden > 0:
+            self.classifier: nn.Module = nn.Sequential(
+                nn.Linear(hidden_size, mlp_hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_hidden, num_labels)
+            )
+        else:
+            self.classifier = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(batch, seq, dim) token states -> (batch, num_labels) logits."""
+        return self.project(self.pool(hidden, attention_mask))
+
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        """(batch, dim) pooled features -> (batch, num_labels) logits."""
+        return self.classifier(self.dropout(features))
+
+    def output_layer(self) -> nn.Linear:
+        """The final linear layer (e.g. to set closed-form logistic-regression weights)."""
+        return self.classifier if isinstance(self.classifier, nn.Linear) else self.classifier[-1]

@@ -1,0 +1,52 @@
+"""``TaskModel``: a pretrained backbone plus a task head, the object strategies adapt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+BACKBONE_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class TaskModel(nn.Module):
+    """Backbone (a Hugging Face base model) + head, driven by a task.
+
+    Args:
+        backbone: e.g. ``BertModel``; returns token states.
+        head: a module called as ``head(hidden, attention_mask)``; classification heads
+            also offer ``head.project(features)`` for cached pooled features.
+        task: the Task (kept as a plain attribute: it owns the loss and decoding).
+        layer: which hidden layer feeds the head (-1 = last; 0 = embeddings output).
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, task: Any, layer: int = -1) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.task = task
+        self.layer = layer
+
+    def hidden_states(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Token states of the chosen layer: (batch, seq, dim)."""
+        inputs = {k: batch[k] for k in BACKBONE_INPUTS if k in batch}
+        if self.layer == -1:
+            return self.backbone(**inputs).last_hidden_state
+        return self.backbone(**inputs, output_hidden_states=True).hidden_states[self.layer]
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Pooled features (batch, dim): what a frozen-encoder strategy caches."""
+        return self.head.pool(self.hidden_states(batch), batch["attention_mask"])
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if "features" in batch:  # cached pooled features: skip the backbone entirely
+            return {"logits": self.head.project(batch["features"])}
+        return {"logits": self.head(self.hidden_states(batch), batch["attention_mask"])}
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total

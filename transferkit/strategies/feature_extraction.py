@@ -1,0 +1,77 @@
+"""Feature extraction: a frozen pretrained encoder, only a head is fitted.
+
+The encoder never changes, so pooled features ``z = pool(h_layer(x))`` are computed once
+per distinct text (and cached on disk by the experiment layer); the head is either
+
+* ``logreg``: multinomial logistic regression (scikit-learn, L2, inverse strength ``C``),
+  fitted in closed form and copied into the linear head, so the saved model is an ordinary
+  ``TaskModel``: ``softmax(W z + b)`` reproduces ``predict_proba`` exactly; or
+* ``linear`` / ``mlp``: trained with the shared Trainer on the cached features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from transferkit.core.config import option
+from transferkit.core.contracts import Batch, Losses
+from transferkit.strategies.common import NoCallbacks, optimizer_groups, set_trainable, task_loss
+
+
+@dataclass
+class FeatureExtractionConfig:
+    head: Literal["logreg", "linear", "mlp"] = option("logreg", "logreg (scikit-learn) or a torch linear/MLP head")
+    C: float = option(1.0, "inverse L2 regularisation strength of the logistic regression")
+    max_iter: int = option(2000, "maximum L-BFGS iterations of the logistic regression")
+    mlp_hidden: int = option(256, "hidden units of the MLP head")
+
+
+class FeatureExtraction(NoCallbacks):
+    """Frozen encoder + trained head."""
+
+    name: ClassVar[str] = "feature_extraction"
+    supports: ClassVar[frozenset[str]] = frozenset({"classification"})
+    requires: ClassVar[frozenset[str]] = frozenset()
+    kind: ClassVar[str] = "frozen"
+    random_init: ClassVar[bool] = False
+    Config: ClassVar[type] = FeatureExtractionConfig
+
+    def __init__(self, config: FeatureExtractionConfig | None = None) -> None:
+        self.config = config or FeatureExtractionConfig()
+
+    @property
+    def mlp_hidden(self) -> int:
+        """Hidden units the head needs (0 = linear); the composition root builds the head with it."""
+        return self.config.mlp_hidden if self.config.head == "mlp" else 0
+
+    def prepare(self, model: Any) -> Any:
+        set_trainable(list(model.backbone.named_parameters()), False)
+        model.backbone.eval()
+        return model
+
+    def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:
+        return optimizer_groups([("head", list(model.head.named_parameters()))], {"head": head_learning_rate}, weight_decay)
+
+    def loss(self, model: Any, batch: Batch) -> Losses:
+        return task_loss(model, batch)
+
+    def fit_head(self, model: Any, features: np.ndarray, labels: np.ndarray, seed: int) -> bool:
+        """Fit the head in closed form if configured so; False means "train it with the Trainer"."""
+        if self.config.head != "logreg":
+            return False
+        from sklearn.linear_model import LogisticRegression
+
+        classifier = LogisticRegression(C=self.config.C, max_iter=self.config.max_iter, random_state=seed)
+        classifier.fit(features, labels)
+        coef, intercept = classifier.coef_, classifier.intercept_  # (k, dim), (k,); k = 1 when binary
+        if coef.shape[0] == 1:  # sigmoid(w·z + b) == softmax([-w/2, w/2]·z + [-b/2, b/2])
+            coef, intercept = np.vstack([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+        layer = model.head.output_layer()
+        with torch.no_grad():
+            layer.weight.copy_(torch.as_tensor(coef, dtype=layer.weight.dtype))
+            layer.bias.copy_(torch.as_tensor(intercept, dtype=layer.bias.dtype))
+        return True

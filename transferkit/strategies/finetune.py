@@ -1,0 +1,95 @@
+"""Full or partial fine-tuning with discriminative learning rates and gradual unfreezing.
+
+* ``freeze_layers=k``: embeddings + the bottom k transformer layers get no gradients and
+  no optimizer state (backward stops at the first trainable layer).
+* ``layerwise_lr_decay=ξ``: group at depth d below the head trains with ``lr · ξ^d``
+  (Howard & Ruder 2018, ULMFiT "discriminative fine-tuning"; Sun et al. 2019 for BERT).
+* ``gradual_unfreeze``: epoch 0 trains the head only; each further epoch unfreezes the next
+  group from the top (ULMFiT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from transferkit.core.config import option
+from transferkit.core.contracts import Batch, Losses, TrainState
+from transferkit.core.errors import UserError
+from transferkit.strategies.common import named_groups, optimizer_groups, set_trainable, task_loss
+
+
+@dataclass
+class FinetuneConfig:
+    freeze_layers: int = option(0, "freeze embeddings + the bottom k transformer layers (0 = train everything)")
+    layerwise_lr_decay: float = option(1.0, "multiply the learning rate by this per layer going down (1 = uniform)")
+    gradual_unfreeze: bool = option(False, "ULMFiT: train the head first, unfreeze one group per epoch from the top")
+
+
+class Finetune:
+    """Adapt every (unfrozen) weight of a pretrained encoder to the task."""
+
+    name: ClassVar[str] = "finetune"
+    supports: ClassVar[frozenset[str]] = frozenset({"classification"})
+    requires: ClassVar[frozenset[str]] = frozenset()
+    kind: ClassVar[str] = "neural"
+    random_init: ClassVar[bool] = False
+    Config: ClassVar[type] = FinetuneConfig
+
+    def __init__(self, config: FinetuneConfig | None = None) -> None:
+        self.config = config or FinetuneConfig()
+
+    def trainable_groups(self, model: Any) -> list[tuple[str, list]]:
+        """Groups that ever train: all but embeddings + the bottom ``freeze_layers`` layers."""
+        groups = named_groups(model)
+        layers = [name for name, _ in groups if name.startswith("layer.")]
+        k = self.config.freeze_layers
+        if not 0 <= k <= len(layers):
+            raise UserError(f"strategy.freeze_layers={k}: the model has {len(layers)} layers; use 0..{len(layers)}")
+        frozen = {"embeddings", *layers[:k]} if k > 0 else set()
+        return [(name, params) for name, params in groups if name not in frozen]
+
+    def prepare(self, model: Any) -> Any:
+        set_trainable(list(model.named_parameters()), False)
+        for _, params in self.trainable_groups(model):
+            set_trainable(params, True)
+        return model
+
+    def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:
+        groups = self.trainable_groups(model)
+        rates = {"head": head_learning_rate}
+        backbone = [name for name, _ in groups if name != "head"]
+        for depth, name in enumerate(reversed(backbone), start=1):
+            rates[name] = learning_rate * self.config.layerwise_lr_decay ** (depth - 1)
+        return optimizer_groups(groups, rates, weight_decay)
+
+    def loss(self, model: Any, batch: Batch) -> Losses:
+        return task_loss(model, batch)
+
+    def callbacks(self) -> list:
+        return [GradualUnfreeze(self)] if self.config.gradual_unfreeze else []
+
+
+class GradualUnfreeze:
+    """At epoch e, the head and the top e trainable groups train; the rest stay frozen.
+
+    The state is a function of the epoch, so a resumed run lands on the same schedule.
+    """
+
+    def __init__(self, strategy: Finetune) -> None:
+        self.strategy = strategy
+
+    def on_fit_start(self, state: TrainState, model: Any) -> None:
+        self.on_epoch_start(state, model)
+
+    def on_epoch_start(self, state: TrainState, model: Any) -> None:
+        groups = self.strategy.trainable_groups(model)  # bottom -> top, head last
+        cutoff = max(len(groups) - 1 - state.epoch, 0)
+        for index, (_, params) in enumerate(groups):
+            set_trainable(params, index >= cutoff)
+
+    def on_step_end(self, state: TrainState, model: Any, losses: Losses) -> None:
+        pass
+
+    def on_evaluate(self, state: TrainState, model: Any, metrics: dict) -> None:
+        pass
