@@ -84,6 +84,7 @@ class TrainingConfig:
     gradient_accumulation_steps: int = option(1, "batches accumulated per optimiser step")
     group_by_length: bool = option(True, "batch examples of similar length (less padding)")
     seed: int = option(42, "seed for initialisation, dropout and batch order")
+    eval_every_epoch: bool = option(True, "evaluate after every epoch (best-checkpoint restore); false = only at the end")
     early_stopping_patience: int | None = option(None, "stop after this many evals without improvement")
     metric_for_best: str = option("accuracy", "eval metric used for best-checkpoint restore")
     checkpoint_every: int = option(50, "save a resumable checkpoint every N optimiser steps (0 = epochs only)")

@@ -1,1 +1,17 @@
-"""transferkit.data"""
+"""Reading, validating, splitting and batching labelled text.
+
+>>> table = read_table("train.tsv")                                    # doctest: +SKIP
+>>> examples, labels = to_examples(table, "sentence", "label")         # doctest: +SKIP
+"""
+
+from transferkit.data.collate import LengthGroupedBatchSampler, PaddingCollator, sorted_batches
+from transferkit.data.examples import check_trainable, to_examples
+from transferkit.data.labels import LabelMap, normalize_label
+from transferkit.data.readers import Table, detect_format, read_table
+from transferkit.data.splits import apply_budget, cap_examples, stratified_split
+
+__all__ = [
+    "LabelMap", "LengthGroupedBatchSampler", "PaddingCollator", "Table", "apply_budget", "cap_examples",
+    "check_trainable", "detect_format", "normalize_label", "read_table", "sorted_batches", "stratified_split",
+    "to_examples",
+]

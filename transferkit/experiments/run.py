@@ -24,7 +24,7 @@ from transferkit.experiments.card import model_card
 from transferkit.experiments.embedding_cache import EmbeddingCache
 from transferkit.experiments.run_dir import RunDirectory
 from transferkit.experiments.splits import Splits, class_counts, load_splits
-from transferkit.models import load_backbone
+from transferkit.models import check_weights, load_backbone, resolve
 from transferkit.modules import TaskModel, count_parameters
 from transferkit.serving import NeuralPredictor
 from transferkit.strategies import STRATEGIES
@@ -70,6 +70,13 @@ def components(config: RunConfig) -> Components:
     return Components(strategy, task_cls, task_config)
 
 
+def check_model(ref: str, random_init: bool) -> None:
+    """Fail before any work on an unknown model or a directory without safe weights."""
+    resolved = resolve(ref)
+    if resolved.is_local and not random_init:
+        check_weights(resolved.path_or_id)
+
+
 def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None = None) -> RunResult:
     """Run one configuration end to end and write its run directory; returns its metrics."""
     if not config.output:
@@ -77,6 +84,8 @@ def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None 
     parts = components(config)
     run = RunDirectory(config.output, resume)
     run.check()
+    if parts.strategy.kind != "classical":
+        check_model(config.model, random_init=parts.strategy.random_init)
     splits = load_splits(config.data)
     task = parts.task_cls(parts.task_config, splits.labels.names)
     resolved = parts.resolved(config)

@@ -57,6 +57,9 @@ class RunDirectory:
         if exc_type is None:
             shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
             os.replace(self.work, self.output)
+        elif issubclass(exc_type, UserError) and not self.resume:
+            shutil.rmtree(self.work, ignore_errors=True)  # a user mistake leaves nothing behind
+        # any other failure keeps <output>.partial with its checkpoint, for --resume
 
     def path(self, name: str) -> str:
         return os.path.join(self.work, name)

@@ -9,7 +9,15 @@ import numpy as np
 from transferkit.core.config import DataConfig
 from transferkit.core.contracts import TextExamples
 from transferkit.core.errors import UserError
-from transferkit.data import LabelMap, apply_budget, cap_examples, check_trainable, read_table, stratified_split, to_examples
+from transferkit.data import (
+    LabelMap,
+    apply_budget,
+    cap_examples,
+    check_trainable,
+    read_table,
+    stratified_split,
+    to_examples,
+)
 
 
 @dataclass

@@ -61,7 +61,6 @@ class TfidfPredictor:
 
     @classmethod
     def load(cls, directory: str) -> TfidfPredictor:
-        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
         with open(os.path.join(directory, "tfidf.json"), encoding="utf-8") as handle:

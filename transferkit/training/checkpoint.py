@@ -56,17 +56,27 @@ def save_checkpoint(directory: str, model: torch.nn.Module, optimizer: Any, sche
         json.dump(dataclasses.asdict(state), handle)
     old = directory + ".old"
     if os.path.exists(directory):
+        shutil.rmtree(old, ignore_errors=True)
         os.replace(directory, old)
     os.replace(tmp, directory)
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _complete(directory: str) -> str | None:
+    """The newest complete checkpoint: ``directory``, or ``.old`` if a kill struck between the two renames."""
+    for candidate in (directory, directory + ".old"):
+        if os.path.exists(os.path.join(candidate, STATE_FILE)):
+            return candidate
+    return None
+
+
 def has_checkpoint(directory: str) -> bool:
-    return os.path.exists(os.path.join(directory, STATE_FILE))
+    return _complete(directory) is not None
 
 
 def load_checkpoint(directory: str, model: torch.nn.Module, optimizer: Any, scheduler: Any
                     ) -> tuple[TrainState, dict[str, torch.Tensor] | None]:
+    directory = _complete(directory) or directory
     model.load_state_dict(load_file(os.path.join(directory, "model.safetensors")), strict=False)
     extra = torch.load(os.path.join(directory, "optimizer.pt"), weights_only=True)
     optimizer.load_state_dict(extra["optimizer"])

