@@ -188,6 +188,11 @@ def coerce(value: Any, hint: Any, where: str) -> Any:  # noqa: PLR0911 - one bra
             raise UserError(f"{where}: expected an integer, got {value!r}")
         return int(value)
     if hint is float:
+        if isinstance(value, str):  # PyYAML reads "1e-3" (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f"{where}: expected a number, got {value!r}")
         return float(value)

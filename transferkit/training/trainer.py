@@ -124,7 +124,7 @@ class Trainer:
         return best
 
     def _epoch(self, model, loader, batches_in_epoch: int, optimizer, scheduler, state: TrainState, best, bar) -> None:
-        cfg, accum = self.config, self.config.gradient_accumulation_steps
+        accum = self.config.gradient_accumulation_steps
         model.train()
         for batch in loader:
             batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
