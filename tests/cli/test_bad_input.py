@@ -171,6 +171,7 @@ def test_good_run_then_evaluate_and_predict(tmp_path, tiny_model, capsys, monkey
     predictions = str(tmp_path / "pred.jsonl")
     monkeypatch.setattr(sys, "argv", ["transferkit", "predict", output, "--input", train, "--output", predictions])
     main()
-    rows = [json.loads(line) for line in open(predictions)]
+    with open(predictions) as handle:
+        rows = [json.loads(line) for line in handle]
     assert len(rows) == 12 and set(rows[0]["probabilities"]) == {"neg", "pos"}
     assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 for r in rows)

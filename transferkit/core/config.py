@@ -13,6 +13,7 @@ gets a "did you mean" suggestion.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import types
 import typing
@@ -189,10 +190,8 @@ def coerce(value: Any, hint: Any, where: str) -> Any:  # noqa: PLR0911 - one bra
         return int(value)
     if hint is float:
         if isinstance(value, str):  # PyYAML reads "1e-3" (no dot) as a string
-            try:
+            with contextlib.suppress(ValueError):
                 value = float(value)
-            except ValueError:
-                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f"{where}: expected a number, got {value!r}")
         return float(value)

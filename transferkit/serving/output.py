@@ -20,8 +20,8 @@ def write_predictions(path: str, texts: list[str], probabilities: np.ndarray, la
     predicted = probabilities.argmax(axis=1)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", dir=directory, delete=False, encoding="utf-8", newline="", suffix=".tmp")
-    with handle:
+    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, encoding="utf-8", newline="",
+                                     suffix=".tmp") as handle:
         if extension == ".jsonl":
             for text, index, row in zip(texts, predicted, probabilities, strict=True):
                 record = {"text": text, "label": labels[index], "probabilities": dict(zip(labels, map(float, row), strict=True))}
