@@ -86,8 +86,11 @@ class Trainer:
                             generator=torch.Generator())
         steps_per_epoch = math.ceil(len(sampler) / cfg.gradient_accumulation_steps)
         total = cfg.max_steps or steps_per_epoch * cfg.epochs
-        optimizer = torch.optim.AdamW(self.strategy.param_groups(
-            model, cfg.learning_rate, cfg.head_learning_rate or cfg.learning_rate, cfg.weight_decay))
+        groups = self.strategy.param_groups(model, cfg.learning_rate, cfg.head_learning_rate or cfg.learning_rate,
+                                            cfg.weight_decay)
+        # The fused kernel updates all parameters in one pass (CPU and CUDA); same maths as AdamW.
+        fused = self.accelerator.device.type in ("cpu", "cuda")
+        optimizer = torch.optim.AdamW(groups, fused=fused)
         scheduler = linear_warmup_decay(optimizer, total, cfg.warmup_fraction)
         state, best = TrainState(total_steps=total), None
         if resume:
