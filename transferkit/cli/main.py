@@ -117,8 +117,8 @@ def demo(
     from transferkit.reporting import print_table
 
     rows, directory = run_demo(output)
-    columns = ["strategy", "labels/class", "accuracy", "95% CI", "macro F1", "train s", "trainable params"]
-    print_table(rows, columns, title="BBC News (5 topics), MiniLM-L6, eval = 445 held-out articles")
+    columns = ["strategy", "k/class", "accuracy", "95% CI", "macro F1", "train s", "trained params"]
+    print_table(rows, columns, title="BBC News (5 topics), MiniLM-L6, eval = a held-out 20% of the articles")
     typer.echo(f"runs written to {directory}")
 
 
@@ -126,12 +126,11 @@ def demo(
 def models() -> None:
     """List the model catalog."""
     from transferkit.models import available, catalog_entries
-    from transferkit.reporting import print_table
 
-    rows = [{"model": e.name, "available": "yes" if available(e) else "no", "architecture": e.architecture,
-             "layers": e.layers, "hidden": e.hidden_size, "params": e.params, "description": e.description}
-            for e in catalog_entries()]
-    print_table(rows, ["model", "available", "architecture", "layers", "hidden", "params", "description"])
+    for entry in catalog_entries():
+        status = "available" if available(entry) else "not available"
+        typer.echo(f"{entry.name:<20} {entry.architecture} {entry.layers}x{entry.hidden_size}, "
+                   f"{entry.params / 1e6:.1f}M params, {status}\n{'':<21}{entry.description}")
 
 
 @app.command()

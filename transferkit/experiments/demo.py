@@ -60,6 +60,10 @@ def write_split(directory: str) -> tuple[str, str]:
     return paths[0], paths[1]
 
 
+def _compact(count: int) -> str:
+    return f"{count / 1e6:.1f}M" if count >= 1e6 else f"{count / 1e3:.1f}k" if count >= 1e3 else str(count)
+
+
 def run_demo(output: str | None = None, model: str = "minilm-l6") -> tuple[list[dict[str, Any]], str]:
     """Run every (strategy, budget) cell; returns result rows and the output directory."""
     output = os.path.abspath(output or os.path.join("runs", "demo-" + time.strftime("%Y%m%d-%H%M%S")))
@@ -75,7 +79,8 @@ def run_demo(output: str | None = None, model: str = "minilm-l6") -> tuple[list[
             result = train(None, overrides)
             metrics = result.metrics
             low, high = metrics["eval"]["ci95"]["accuracy"]
-            rows.append({"strategy": strategy, "labels/class": budget, "accuracy": metrics["eval"]["accuracy"],
-                         "95% CI": f"[{low:.3f}, {high:.3f}]", "macro F1": metrics["eval"]["macro_f1"],
-                         "train s": metrics["train_seconds"], "trainable params": metrics["trainable_parameters"]})
+            rows.append({"strategy": strategy, "k/class": budget, "accuracy": metrics["eval"]["accuracy"],
+                         "95% CI": f"{low:.3f}-{high:.3f}", "macro F1": metrics["eval"]["macro_f1"],
+                         "train s": f"{metrics['train_seconds']:.1f}",
+                         "trained params": _compact(metrics["trainable_parameters"])})
     return rows, output

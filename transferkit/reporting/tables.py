@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -18,12 +19,15 @@ def format_value(value: Any) -> str:
 
 
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "", console: Console | None = None) -> None:
-    table = Table(title=title or None)
+    table = Table(title=title or None, box=box.SIMPLE_HEAD)
     for column in columns:
         table.add_column(column, justify="left" if column in ("strategy", "model", "status") else "right")
     for row in rows:
         table.add_row(*(format_value(row.get(column)) for column in columns))
-    (console or Console()).print(table)
+    console = console or Console()
+    if not console.is_terminal:  # piped or captured: don't squeeze the table into 80 columns
+        console.width = max(console.width, 120)
+    console.print(table)
 
 
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
