@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from transferkit.core.errors import UserError
+from tests.helpers import one_line_error
 from transferkit.data import LabelMap, Table, check_trainable, to_examples
 
 
 def table(source: str = "train.csv", unit: str = "line", **columns) -> Table:
     n = len(next(iter(columns.values())))
     return Table(columns=list(columns), data=columns, rows=list(range(2, n + 2)), source=source, unit=unit)
-
-
-def one_line_error(call, *fragments: str) -> str:
-    with pytest.raises(UserError) as info:
-        call()
-    message = str(info.value)
-    assert "\n" not in message, message
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
 
 
 def test_training_builds_the_label_map_and_strips_text():

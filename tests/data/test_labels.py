@@ -7,18 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from transferkit.core.errors import UserError
+from tests.helpers import one_line_error
 from transferkit.data import LabelMap, normalize_label
-
-
-def one_line_error(call, *fragments: str) -> str:
-    with pytest.raises(UserError) as info:
-        call()
-    message = str(info.value)
-    assert "\n" not in message, message
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
 
 
 @pytest.mark.parametrize("value", [1, 1.0, "1", " 1 ", "1.0", np.int64(1), np.float32(1.0), "+1"])

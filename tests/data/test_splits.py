@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transferkit.core.errors import UserError
+from tests.helpers import one_line_error
 from transferkit.data import apply_budget, cap_examples, stratified_split
 
 NAMES = ["neg", "neu", "pos"]
@@ -14,16 +14,6 @@ NAMES = ["neg", "neu", "pos"]
 def labels_with(counts: list[int], seed: int = 0) -> np.ndarray:
     labels = np.repeat(np.arange(len(counts)), counts)
     return np.random.default_rng(seed).permutation(labels)
-
-
-def one_line_error(call, *fragments: str) -> str:
-    with pytest.raises(UserError) as info:
-        call()
-    message = str(info.value)
-    assert "\n" not in message, message
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
 
 
 def test_stratified_split_proportions_per_class():
