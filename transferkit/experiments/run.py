@@ -18,7 +18,6 @@ import numpy as np
 from transferkit.core.config import RunConfig, build_dataclass
 from transferkit.core.contracts import Predictor, TextExamples
 from transferkit.core.errors import UserError
-from transferkit.data import PaddingCollator
 from transferkit.evaluation import evaluate
 from transferkit.experiments.card import model_card
 from transferkit.experiments.embedding_cache import EmbeddingCache
@@ -142,28 +141,15 @@ def fit_predictor(config: RunConfig, strategy: Any, task: Any, splits: Splits, c
     meta = {"task": task.name, "task_options": dataclasses.asdict(task.config), "strategy": strategy.name,
             "source_model": config.model, "mlp_hidden": getattr(strategy, "mlp_hidden", 0)}
     predictor = NeuralPredictor(model, loaded.tokenizer, config.data.max_length, meta, config.training.eval_batch_size)
-    collator = PaddingCollator(loaded.tokenizer.pad_token_id or 0)
-    trainer = Trainer(strategy, config.training, collator, checkpoint_dir=checkpoint_dir)
+    trainer = Trainer(strategy, config.training, predictor.collator, checkpoint_dir=checkpoint_dir)
     if strategy.kind == "frozen":
         fit = _fit_frozen(config, strategy, predictor, splits, trainer, resume, cache, loaded.fingerprint)
     else:
-        train_features = task.featurize(splits.train, loaded.tokenizer, config.data.max_length)
-        fit = trainer.fit(model, train_features, _evaluator(predictor, splits.eval), resume=resume)
+        eval_features = predictor.featurize(splits.eval)
+        fit = trainer.fit(model, predictor.featurize(splits.train),
+                          lambda m: predictor.metrics_on(m, eval_features, splits.eval.labels), resume=resume)
     model.eval()
     return predictor, fit, params
-
-
-def _evaluator(predictor: NeuralPredictor, examples: TextExamples):
-    """Per-epoch evaluation on pre-tokenised eval examples."""
-    features = predictor.task.featurize(examples, predictor.tokenizer, predictor.max_length)
-    collator = PaddingCollator(predictor.tokenizer.pad_token_id or 0)
-
-    def evaluate_model(model: Any) -> dict[str, Any]:
-        model.eval()
-        logits = run_batches(lambda b: model(b)["logits"], features, collator, predictor.batch_size)
-        return predictor.task.metrics(predictor.task.decode(logits), np.asarray(examples.labels))
-
-    return evaluate_model
 
 
 def _fit_frozen(config: RunConfig, strategy: Any, predictor: NeuralPredictor, splits: Splits, trainer: Trainer,
@@ -172,11 +158,9 @@ def _fit_frozen(config: RunConfig, strategy: Any, predictor: NeuralPredictor, sp
     model, task = predictor.model, predictor.task
     key = {"model": fingerprint, "layer": model.layer, "pooling": task.config.pooling,
            "max_length": predictor.max_length}
-    collator = PaddingCollator(predictor.tokenizer.pad_token_id or 0)
 
     def encode(examples: TextExamples) -> np.ndarray:
-        features = task.featurize(examples, predictor.tokenizer, predictor.max_length)
-        return run_batches(model.encode, features, collator, predictor.batch_size)
+        return run_batches(model.encode, predictor.featurize(examples), predictor.collator, predictor.batch_size)
 
     model.eval()
     train_x, eval_x = cache.features(key, splits.train, encode), cache.features(key, splits.eval, encode)
@@ -185,11 +169,5 @@ def _fit_frozen(config: RunConfig, strategy: Any, predictor: NeuralPredictor, sp
         return None
     rows = [{"features": x, "labels": int(y)} for x, y in zip(train_x, train_y, strict=True)]
     eval_rows = [{"features": x} for x in eval_x]
-    eval_labels = np.asarray(splits.eval.labels)
-
-    def evaluate_head(head_model: Any) -> dict[str, Any]:
-        head_model.eval()
-        logits = run_batches(lambda b: head_model(b)["logits"], eval_rows, collator, 1024)
-        return task.metrics(task.decode(logits), eval_labels)
-
-    return trainer.fit(model, rows, evaluate_head, resume=resume)
+    return trainer.fit(model, rows, lambda m: predictor.metrics_on(m, eval_rows, splits.eval.labels, 1024),
+                       resume=resume)

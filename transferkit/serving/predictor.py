@@ -34,13 +34,25 @@ class NeuralPredictor:
         self.model, self.tokenizer, self.max_length, self.meta, self.batch_size = model, tokenizer, max_length, meta, batch_size
         self.task = model.task
         self.labels = list(self.task.labels)
+        self.collator = PaddingCollator(tokenizer.pad_token_id or 0)
+
+    def featurize(self, examples: TextExamples) -> list[dict[str, Any]]:
+        return self.task.featurize(examples, self.tokenizer, self.max_length)
+
+    def logits_of(self, model: Any, features: list[dict[str, Any]], batch_size: int | None = None) -> np.ndarray:
+        """(n, num_labels) logits of ``model`` (this predictor's model or one in training) on features."""
+        model.eval()
+        device = next(model.parameters()).device
+        return run_batches(lambda batch: model(batch)["logits"], features, self.collator,
+                           batch_size or self.batch_size, device)
+
+    def metrics_on(self, model: Any, features: list[dict[str, Any]], labels: Any, batch_size: int | None = None
+                   ) -> dict[str, Any]:
+        """The task's metrics of ``model`` on pre-featurised examples (per-epoch evaluation)."""
+        return self.task.metrics(self.task.decode(self.logits_of(model, features, batch_size)), np.asarray(labels))
 
     def logits(self, examples: TextExamples) -> np.ndarray:
-        features = self.task.featurize(examples, self.tokenizer, self.max_length)
-        self.model.eval()
-        device = next(self.model.parameters()).device
-        collator = PaddingCollator(self.tokenizer.pad_token_id or 0)
-        return run_batches(lambda batch: self.model(batch)["logits"], features, collator, self.batch_size, device)
+        return self.logits_of(self.model, self.featurize(examples))
 
     def predict_proba(self, examples: TextExamples) -> np.ndarray:
         return self.task.decode(self.logits(examples))
