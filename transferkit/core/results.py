@@ -139,8 +139,11 @@ class ResultsStore:
         with self._connect() as db:
             db.row_factory = sqlite3.Row
             rows = db.execute(query + " ORDER BY rowid", args).fetchall()
-        return [Cell(**{k: json.loads(row[k]) if k in _JSON_FIELDS and row[k] is not None else row[k]
-                        for k in row.keys()}) for row in rows]
+        return [self._cell(dict(zip(row.keys(), row, strict=True))) for row in rows]
+
+    @staticmethod
+    def _cell(row: dict[str, Any]) -> Cell:
+        return Cell(**{k: json.loads(v) if k in _JSON_FIELDS and v is not None else v for k, v in row.items()})
 
     @staticmethod
     def _row(cell: Cell) -> dict[str, Any]:

@@ -1,5 +1,28 @@
 """Tables, plots and reports built from stored results (never from torch)."""
 
+from transferkit.reporting.plots import (
+    best_cell,
+    confusion_matrix_plot,
+    cost_quality_plot,
+    data_efficiency_curve,
+    learning_curves,
+)
+from transferkit.reporting.report import render_report
+from transferkit.reporting.stats import paired_comparison, sign_flip_p_value, summarize, t_interval
 from transferkit.reporting.tables import format_value, markdown_table, print_table
 
-__all__ = ["format_value", "markdown_table", "print_table"]
+__all__ = [
+    "best_cell",
+    "confusion_matrix_plot",
+    "cost_quality_plot",
+    "data_efficiency_curve",
+    "format_value",
+    "learning_curves",
+    "markdown_table",
+    "paired_comparison",
+    "print_table",
+    "render_report",
+    "sign_flip_p_value",
+    "summarize",
+    "t_interval",
+]

@@ -1,0 +1,221 @@
+"""The experiment report: statistics, comparisons, plots and a reproduce section, as HTML or Markdown.
+
+``render_report(results_dir, "report.html")`` writes one self-contained file (inline CSS,
+PNG plots as base64 data URIs, no external resources); ``"report.md"`` writes Markdown
+with the plots as PNG files in ``<stem>_files/`` beside it.  Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import yaml
+
+from transferkit.core.errors import UserError
+from transferkit.core.results import Cell, ResultsStore
+from transferkit.reporting import plots
+from transferkit.reporting.stats import group_axes, metric_value, paired_comparison, sort_key, summarize
+
+__all__ = ["BASELINES", "render_report"]
+
+BASELINES = ("scratch", "tfidf")
+"""Strategies every other (transfer) strategy is compared against, when present."""
+
+_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1200px;
+color:#222;padding:0 1rem}h1{margin-bottom:.2rem}.meta{color:#666;margin-top:0}table{border-collapse:collapse;
+margin:.8rem 0;font-size:.9rem}th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th{background:#f3f3f3}
+td.l,th.l{text-align:left}img{max-width:100%;height:auto;border:1px solid #eee;margin:.5rem 0}details{margin:.3rem 0}
+pre{background:#f7f7f7;padding:.6rem;overflow-x:auto;font-size:.8rem}code{font-size:.85rem}.err{color:#a00}
+summary{cursor:pointer}"""
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _fmt_params(value: float | None) -> str:
+    return "—" if value is None else f"{round(value):,}"
+
+
+def _fmt_p(p: float | None) -> str:
+    return "—" if p is None else (f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}")
+
+
+def _summary_rows(cells: Sequence[Cell], metric: str) -> tuple[list[str], list[list[str]]]:
+    """Header and string rows of the summary table (one row per group of seeds)."""
+    axes = group_axes(c for c in cells if c.status == "done")
+    header = [a.split(".")[-1] if a != plots.BUDGET_AXIS else "budget (labels/class)" for a in axes]
+    header += ["n seeds", f"{metric} mean ± std", "95% CI", "mean train s", "trainable params"]
+    rows = []
+    for row in summarize(cells, metric, axes):
+        rows.append([_fmt(row[a]) for a in axes] + [
+            str(row["n"]), f"{row['mean']:.3f} ± {row['std']:.3f}", f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]",
+            _fmt(row["train_seconds"], 1), _fmt_params(row["trainable_parameters"])])
+    return header, rows
+
+
+def _comparisons(cells: Sequence[Cell], metric: str) -> tuple[list[str], list[list[str]]]:
+    """Each transfer strategy vs each baseline present (paired over the other axes)."""
+    strategies = sorted({str(c.axes["strategy"]) for c in cells if c.status == "done" and "strategy" in c.axes},
+                        key=sort_key)
+    header = ["strategy", "vs", "pairs", "mean A", "mean B", "mean diff (A−B)", "95% bootstrap CI", "p (sign-flip)"]
+    rows = []
+    for baseline in (b for b in BASELINES if b in strategies):
+        for strategy in (s for s in strategies if s not in BASELINES):
+            r = paired_comparison(cells, strategy, baseline, metric)
+            if r["n_pairs"]:
+                rows.append([strategy, baseline, str(r["n_pairs"]), _fmt(r["mean_a"]), _fmt(r["mean_b"]),
+                             f"{r['mean_diff']:+.3f}", f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
+                             _fmt_p(r["p_value"])])
+    return header, rows
+
+
+def _figures(cells: Sequence[Cell], metric: str) -> list[tuple[str, str, bytes]]:
+    """``(file stem, title, png)`` of every plot the data supports (a plot that cannot be drawn is left out)."""
+    best = plots.best_cell(cells, metric)
+    makers: list[tuple[str, str, Callable[[], bytes]]] = [
+        ("data_efficiency", "Data-efficiency curve", lambda: plots.data_efficiency_curve(cells, metric)),
+        ("cost_quality", "Cost vs quality", lambda: plots.cost_quality_plot(cells, metric)),
+        ("learning_curves", "Learning curves", lambda: plots.learning_curves(cells, metric)),
+    ]
+    if best is not None:
+        makers.append(("confusion_matrix", f"Confusion matrix of the best run ({metric} {metric_value(best, metric):.3f})",
+                       lambda: plots.confusion_matrix_plot(best)))
+    figures = []
+    for stem, title, make in makers:
+        try:
+            figures.append((stem, title, make()))
+        except UserError:
+            continue
+    return figures
+
+
+def _axes_text(cell: Cell) -> str:
+    return ", ".join(f"{k}={v}" for k, v in cell.axes.items())
+
+
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
+    def cells(values: Sequence[str], tag: str) -> str:
+        return "".join(f"<{tag}{' class=l' if i < left else ''}>{html.escape(v)}</{tag}>" for i, v in enumerate(values))
+
+    body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)
+    return f"<table><thead><tr>{cells(header, 'th')}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _yaml(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def _html(title: str, sections: dict[str, Any], cells: Sequence[Cell], figures: list[tuple[str, str, bytes]]) -> str:
+    esc = html.escape
+    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>",
+             f"<style>{_CSS}</style></head><body><h1>{esc(title)}</h1><p class=meta>{esc(sections['meta'])}</p>",
+             "<h2>Summary</h2>", _html_table(*sections["summary"], left=len(sections["summary"][0]) - 5)]
+    header, rows = sections["comparisons"]
+    parts.append("<h2>Paired comparisons</h2>")
+    parts.append(_html_table(header, rows, left=2) if rows else "<p>No transfer strategy paired with a baseline "
+                 f"({' or '.join(BASELINES)}).</p>")
+    for _, fig_title, png in figures:
+        data = base64.b64encode(png).decode("ascii")
+        parts.append(f"<h2>{esc(fig_title)}</h2><img alt=\"{esc(fig_title)}\" src=\"data:image/png;base64,{data}\">")
+    failed = [c for c in cells if c.status == "failed"]
+    parts.append(f"<h2>Failed cells ({len(failed)})</h2>")
+    parts.append(_html_table(["cell", "axes", "error"], [[c.cell_id, _axes_text(c), c.error or ""] for c in failed],
+                             left=3) if failed else "<p>None.</p>")
+    parts.append("<h2>Reproduce</h2>")
+    for cell in cells:
+        parts.append(f"<details><summary><code>{esc(cell.cell_id)}</code> [{esc(cell.status)}] "
+                     f"{esc(_axes_text(cell))}</summary><p>Command:</p><pre>{esc(cell.command or '(not recorded)')}</pre>"
+                     f"<p>Config:</p><pre>{esc(_yaml(cell.config))}</pre></details>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(_md_escape(v) for v in row) + " |" for row in rows])
+
+
+def _markdown(title: str, sections: dict[str, Any], cells: Sequence[Cell], images: list[tuple[str, str]]) -> str:
+    parts = [f"# {title}", "", f"_{sections['meta']}_", "", "## Summary", "", _md_table(*sections["summary"]), "",
+             "## Paired comparisons", ""]
+    header, rows = sections["comparisons"]
+    parts += [_md_table(header, rows) if rows else "No transfer strategy paired with a baseline.", ""]
+    for fig_title, link in images:
+        parts += [f"## {fig_title}", "", f"![{fig_title}]({link})", ""]
+    failed = [c for c in cells if c.status == "failed"]
+    parts += [f"## Failed cells ({len(failed)})", ""]
+    parts += [_md_table(["cell", "axes", "error"], [[c.cell_id, _axes_text(c), c.error or ""] for c in failed])
+              if failed else "None.", "", "## Reproduce", ""]
+    for cell in cells:
+        parts += [f"<details><summary><code>{cell.cell_id}</code> [{cell.status}] {html.escape(_axes_text(cell))}"
+                  "</summary>", "", "```bash", cell.command or "(not recorded)", "```", "", "```yaml",
+                  _yaml(cell.config).rstrip(), "```", "", "</details>", ""]
+    return "\n".join(parts)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file ordinary permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def render_report(results_dir: str, output_path: str, metric: str = "accuracy") -> str:
+    """Write the report of the grid in ``results_dir`` to ``output_path`` (``.html`` or ``.md``); return the path.
+
+    Raises :class:`UserError` when ``results_dir`` holds no results database, when it has
+    no done cells, or when ``output_path`` ends in neither ``.html`` nor ``.md``.
+    """
+    stem, ext = os.path.splitext(output_path)
+    if ext.lower() not in (".html", ".htm", ".md"):
+        raise UserError(f"report format must be .html or .md, got '{output_path}'")
+    cells = ResultsStore(results_dir, create=False).cells()
+    done = [c for c in cells if c.status == "done" and metric_value(c, metric) is not None]
+    if not done:
+        raise UserError(f"no done cells with '{metric}' in {results_dir}; nothing to report yet")
+    counts = {s: sum(c.status == s for c in cells) for s in ("done", "failed", "running", "pending")}
+    now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    sections = {"meta": f"Generated {now} from {os.path.abspath(results_dir)} — "
+                        + ", ".join(f"{n} {s}" for s, n in counts.items() if n),
+                "summary": _summary_rows(cells, metric), "comparisons": _comparisons(cells, metric)}
+    title = f"transferkit experiment report: {os.path.basename(os.path.abspath(results_dir))}"
+    figures = _figures(cells, metric)
+    if ext.lower() == ".md":
+        files_dir = f"{stem}_files"
+        os.makedirs(files_dir, exist_ok=True)
+        for name, _, png in figures:
+            _atomic_write(os.path.join(files_dir, f"{name}.png"), png)
+        images = [(t, f"{os.path.basename(files_dir)}/{name}.png") for name, t, _ in figures]
+        _atomic_write(output_path, _markdown(title, sections, cells, images).encode("utf-8"))
+    else:
+        _atomic_write(output_path, _html(title, sections, cells, figures).encode("utf-8"))
+    return output_path
