@@ -125,3 +125,31 @@ def test_report_renders_in_headless_chromium(html_report: Path, tmp_path: Path) 
         match = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', tag)
         assert match and len(match.group(1)) > 1000, tag[:200]
         assert base64.b64decode(match.group(1)).startswith(PNG_MAGIC)
+
+
+def test_report_command_writes_html_and_errors_cleanly(tmp_path, capsys, monkeypatch) -> None:
+    import sys
+
+    from transferkit.cli.main import main
+    from transferkit.core.results import Cell, ResultsStore, cell_id
+
+    store = ResultsStore(str(tmp_path / "grid"))
+    config = {"model": "m", "strategy": {"name": "tfidf"}}
+    metrics = {"eval": {"accuracy": 0.8, "macro_f1": 0.8, "roc_auc": 0.9, "confusion_matrix": [[4, 1], [1, 4]],
+                        "per_class": {"neg": {}, "pos": {}}, "ci95": {"accuracy": [0.7, 0.9]}},
+               "train_seconds": 1.0, "trainable_parameters": 10, "total_parameters": 10}
+    store.add(Cell(cell_id(config), {"strategy": "tfidf"}, config, status="done", metrics=metrics,
+                   train_seconds=1.0, trainable_parameters=10, total_parameters=10))
+    target = str(tmp_path / "report.html")
+    monkeypatch.setattr(sys, "argv", ["transferkit", "report", str(tmp_path / "grid"), "-o", target])
+    main()
+    assert "report written" in capsys.readouterr().out
+    with open(target, encoding="utf-8") as handle:
+        assert "tfidf" in handle.read()
+    monkeypatch.setattr(sys, "argv", ["transferkit", "report", str(tmp_path / "nothing"), "-o", target])
+    try:
+        main()
+    except SystemExit as exit_info:
+        assert exit_info.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")

@@ -14,7 +14,7 @@ from typing import Annotated
 import click
 import typer
 
-from transferkit.core.errors import UserError
+from transferkit.core.errors import UserError, closest
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Transfer learning for NLP: adapt a pretrained model and measure which strategy wins.")
@@ -144,6 +144,64 @@ def strategies() -> None:
         typer.echo(f"{name} ({cls.kind}; tasks: {', '.join(sorted(cls.supports))})")
         for field, _, default, help_text in describe(cls.Config):
             typer.echo(f"    {field} = {default!r}: {help_text}")
+
+
+@app.command()
+def grid(
+    spec: Annotated[str, typer.Argument(help="grid spec YAML (base + axes + exclude)")],
+    output: Annotated[str, typer.Option("--output", "-o", help="grid directory (results.sqlite + runs/)")],
+    workers: Annotated[int, typer.Option(help="cells run in parallel processes (1 = in this process)")] = 1,
+) -> None:
+    """Run every cell of a grid; finished cells are skipped, so re-running resumes a killed grid."""
+    from transferkit.experiments.grid import load_grid, run_grid
+
+    if workers < 1:
+        raise UserError(f"--workers must be >= 1, got {workers}")
+    summary = run_grid(load_grid(spec), output, workers=workers)
+    typer.echo(f"{summary.done} done, {summary.failed} failed, {summary.skipped} skipped (already done); "
+               f"results in {output}")
+    for cell in summary.failures:
+        axes = " ".join(f"{k}={v}" for k, v in cell.axes.items())
+        typer.echo(f"failed {cell.cell_id} [{axes}]: {cell.error}")
+    if summary.failures:
+        sys.exit(1)
+
+
+@app.command()
+def results(
+    directory: Annotated[str, typer.Argument(help="a grid directory written by `transferkit grid`")],
+    format_: Annotated[str, typer.Option("--format", "-f", help="csv, json or md")] = "csv",
+) -> None:
+    """Export one row per grid cell (axis values, status, metrics) to stdout."""
+    import csv
+
+    from transferkit.experiments.grid import result_rows
+
+    formats = ("csv", "json", "md")
+    if format_ not in formats:
+        raise UserError(f"--format: unknown format '{format_}'{closest(format_, formats)}; valid: csv, json, md")
+    columns, rows = result_rows(directory)
+    if format_ == "json":
+        typer.echo(json.dumps(rows, indent=2, default=str))
+    elif format_ == "md":
+        from transferkit.reporting import markdown_table
+
+        typer.echo(markdown_table(rows, columns))
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@app.command()
+def report(
+    results_dir: Annotated[str, typer.Argument(help="a grid output directory (holds results.sqlite)")],
+    output: Annotated[str, typer.Option("--output", "-o", help="report file: .html (self-contained) or .md")],
+) -> None:
+    """Render the results of a grid as an HTML or Markdown report with plots."""
+    from transferkit.reporting import render_report
+
+    typer.echo(f"report written to {render_report(results_dir, output)}")
 
 
 def main() -> None:

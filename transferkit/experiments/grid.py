@@ -1,0 +1,305 @@
+"""Experiment grids: a base run config crossed with axes of values, one stored row per cell.
+
+A grid spec YAML has ``base`` (a run config), ``axes`` (dotted key -> list of values,
+crossed in order) and optional ``exclude`` rules.  Every cell is validated before any
+training; results go to a :class:`~transferkit.core.results.ResultsStore` so a re-run
+skips finished cells and retries failed or interrupted ones.
+
+>>> spec = load_grid("examples/sst2_data_efficiency.yaml")          # doctest: +SKIP
+>>> summary = run_grid(spec, "runs/sst2-grid")                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import multiprocessing
+import os
+import shlex
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from transferkit.core.config import SECTION_TYPES, ComponentSpec, RunConfig, apply_overrides
+from transferkit.core.errors import UserError, closest
+from transferkit.core.results import Cell, ResultsStore, cell_id
+from transferkit.experiments import run
+from transferkit.experiments.embedding_cache import EmbeddingCache
+
+TOP_KEYS = ("model", "output", "strategy", "task")
+COMPONENT_KEYS = ("strategy", "task")
+RESULT_COLUMNS = ("status", "accuracy", "macro_f1", "roc_auc", "accuracy_ci_low", "accuracy_ci_high",
+                  "train_seconds", "eval_seconds", "peak_rss_mb", "trainable_parameters", "total_parameters",
+                  "error")
+
+
+@dataclass
+class GridSpec:
+    """A parsed grid: base config mapping, ordered axes and exclude rules."""
+
+    base: dict[str, Any]
+    axes: dict[str, list[Any]]
+    exclude: list[dict[str, list[Any]]] = field(default_factory=list)
+    source: str = "grid"
+
+
+@dataclass
+class GridSummary:
+    """Outcome of :func:`run_grid`: cell counts, failures and embedding-cache counters."""
+
+    done: int
+    failed: int
+    skipped: int
+    failures: list[Cell] = field(default_factory=list)
+    embedded: int = 0
+    reused: int = 0
+
+
+def valid_axis_keys() -> list[str]:
+    """Axis keys a grid accepts (``strategy.*`` and ``task.*`` take any option name)."""
+    keys = list(TOP_KEYS)
+    for section, cls in SECTION_TYPES.items():
+        keys += [f"{section}.{f.name}" for f in dataclasses.fields(cls)]
+    return keys
+
+
+def check_axis_key(key: Any, source: str) -> str:
+    """Return ``key`` if it names a config field, else raise a UserError with a suggestion."""
+    text = str(key)
+    head, dot, rest = text.partition(".")
+    if not dot and head in TOP_KEYS:
+        return text
+    if head in COMPONENT_KEYS and rest and "." not in rest:
+        return text
+    if head in SECTION_TYPES and rest in {f.name for f in dataclasses.fields(SECTION_TYPES[head])}:
+        return text
+    valid = valid_axis_keys()
+    hint = closest(text, valid) or f"; valid: {', '.join(TOP_KEYS)}, data.*, training.*, strategy.*, task.*"
+    raise UserError(f"{source}: unknown axis key '{text}'{hint}")
+
+
+def _read_yaml(path: str) -> Any:
+    if not os.path.isfile(path):
+        raise UserError(f"grid spec not found: {path}")
+    with open(path, encoding="utf-8") as handle:
+        try:
+            return yaml.safe_load(handle)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise UserError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
+def parse_grid(raw: Any, source: str = "grid") -> GridSpec:
+    """Validate a grid mapping (``base``, ``axes``, ``exclude``) into a :class:`GridSpec`."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: expected a mapping with 'base' and 'axes', got {type(raw).__name__}")
+    for key in raw:
+        if key not in ("base", "axes", "exclude"):
+            raise UserError(f"{source}: unknown key '{key}'{closest(str(key), ['base', 'axes', 'exclude'])}")
+    base = raw.get("base") or {}
+    if not isinstance(base, dict):
+        raise UserError(f"{source}: 'base' must be a run config mapping")
+    RunConfig.from_dict(base, source=f"{source}: base")
+    axes_raw = raw.get("axes")
+    if not isinstance(axes_raw, dict) or not axes_raw:
+        raise UserError(f"{source}: 'axes' must be a non-empty mapping of dotted key -> list of values")
+    axes: dict[str, list[Any]] = {}
+    for key, values in axes_raw.items():
+        name = check_axis_key(key, source)
+        if values is None or (isinstance(values, list) and not values):
+            raise UserError(f"{source}: axis '{name}' has no values")
+        axes[name] = values if isinstance(values, list) else [values]
+    return GridSpec(base, axes, _parse_exclude(raw.get("exclude") or [], axes, source), source)
+
+
+def _parse_exclude(rules: Any, axes: dict[str, list[Any]], source: str) -> list[dict[str, list[Any]]]:
+    if not isinstance(rules, list):
+        raise UserError(f"{source}: 'exclude' must be a list of mappings {{axis: value or [values]}}")
+    parsed = []
+    for index, rule in enumerate(rules, 1):
+        if not isinstance(rule, dict) or not rule:
+            raise UserError(f"{source}: exclude rule {index} must be a non-empty mapping {{axis: value}}")
+        for key in rule:
+            if key not in axes:
+                raise UserError(f"{source}: exclude rule {index} names '{key}', which is not an axis"
+                                f"{closest(str(key), axes)}; axes: {', '.join(axes)}")
+        parsed.append({k: v if isinstance(v, list) else [v] for k, v in rule.items()})
+    return parsed
+
+
+def load_grid(path: str) -> GridSpec:
+    """Read and validate a grid spec YAML; every cell's config is checked up front."""
+    spec = parse_grid(_read_yaml(path), source=path)
+    expand(spec)  # fails on a bad option value or unknown strategy option before any training
+    return spec
+
+
+def _scalar_text(value: Any) -> str:
+    """``value`` as YAML text that ``parse_override`` reads back with the same type (1e-4 stays a float)."""
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def _excluded(axes: dict[str, Any], rules: list[dict[str, list[Any]]]) -> bool:
+    return any(all(axes[key] in values for key, values in rule.items()) for rule in rules)
+
+
+def cell_config(spec: GridSpec, axes: dict[str, Any], output_dir: str) -> RunConfig:
+    """Base config + the cell's axis values, with ``output`` = ``<output_dir>/runs/<cell_id>``."""
+    config = RunConfig.from_dict(spec.base, source=f"{spec.source}: base")
+    label = " ".join(f"{k}={v}" for k, v in axes.items())
+    for key, value in axes.items():
+        try:
+            if key in COMPONENT_KEYS and isinstance(value, dict):
+                setattr(config, key, ComponentSpec.parse(value, f"{spec.source}: axis {key}"))
+            else:
+                apply_overrides(config, [f"{key}={_scalar_text(value)}"])
+        except UserError as exc:
+            raise UserError(f"{spec.source}: cell {label}: {exc}") from None
+    raw = config.to_dict()
+    raw.pop("output")
+    config.output = os.path.join(os.path.abspath(output_dir), "runs", cell_id(raw))
+    return config
+
+
+def expand(spec: GridSpec, output_dir: str = ".") -> list[tuple[dict[str, Any], RunConfig]]:
+    """Every non-excluded cell as (axis values, config), in axis order; each config is validated."""
+    cells: list[tuple[dict[str, Any], RunConfig]] = []
+    seen: set[str] = set()
+    for values in itertools.product(*spec.axes.values()):
+        axes = dict(zip(spec.axes, values, strict=True))
+        if _excluded(axes, spec.exclude):
+            continue
+        config = cell_config(spec, axes, output_dir)
+        try:
+            run.components(config)
+        except UserError as exc:
+            label = " ".join(f"{k}={v}" for k, v in axes.items())
+            raise UserError(f"{spec.source}: cell {label}: {exc} (use 'exclude' to skip such cells)") from None
+        if os.path.basename(config.output) not in seen:
+            seen.add(os.path.basename(config.output))
+            cells.append((axes, config))
+    return cells
+
+
+def reproduce_command(run_dir: str) -> str:
+    """The CLI command that re-runs a cell from its saved config into a fresh directory."""
+    config = os.path.join(run_dir, "config.yaml")
+    return f"transferkit train --config {shlex.quote(config)} --output {shlex.quote(run_dir + '-rerun')}"
+
+
+def _read_history(run_dir: str) -> list[dict[str, Any]]:
+    path = os.path.join(run_dir, "history.json")
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def run_cell(store: ResultsStore, cid: str, config: RunConfig, cache: EmbeddingCache) -> tuple[str, str]:
+    """Train one cell and record it; any exception marks it failed.  Returns (status, short message)."""
+    store.start(cid)
+    run_dir = str(config.output)
+    shutil.rmtree(run_dir, ignore_errors=True)  # a stale (killed or failed) attempt
+    shutil.rmtree(run_dir.rstrip("/") + ".partial", ignore_errors=True)
+    try:
+        result = run.train(config, cache=cache)
+    except Exception as exc:  # noqa: BLE001 - one bad cell must not stop the grid
+        error = " ".join(f"{type(exc).__name__}: {exc}".split())
+        store.update(cid, status="failed", error=error, finished_at=time.time())
+        return "failed", error
+    metrics = result.metrics
+    store.update(cid, status="done", error=None, metrics=metrics, history=_read_history(result.output),
+                 run_dir=result.output, command=reproduce_command(result.output), finished_at=time.time(),
+                 **{k: metrics.get(k) for k in ("train_seconds", "eval_seconds", "peak_rss_mb",
+                                                  "trainable_parameters", "total_parameters")})
+    return "done", f"accuracy {metrics['eval']['accuracy']:.3f}"
+
+
+def _worker(output_dir: str, cid: str, config: RunConfig) -> tuple[str, str]:
+    """Process-pool entry point: its own store connection and embedding cache (on-disk shared)."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return run_cell(ResultsStore(output_dir), cid, config, EmbeddingCache())
+
+
+def _label(axes: dict[str, Any]) -> str:
+    return " ".join(str(v) if k in TOP_KEYS else f"{k.rsplit('.', 1)[-1]}={v}" for k, v in axes.items())
+
+
+def _report(progress: bool, index: int, total: int, axes: dict[str, Any], status: str, message: str) -> None:
+    if progress:
+        text = message if status == "done" else f"FAILED {message}"
+        print(f"[{index}/{total}] {_label(axes)} … {text}", file=sys.stderr, flush=True)
+
+
+def run_grid(spec: GridSpec, output_dir: str, workers: int = 1, progress: bool = True,
+             cache: EmbeddingCache | None = None) -> GridSummary:
+    """Run every cell not already done; failures are recorded and the grid carries on."""
+    cells = expand(spec, output_dir)
+    store = ResultsStore(output_dir)
+    for axes, config in cells:
+        store.add(Cell(os.path.basename(str(config.output)), axes, config.to_dict()))
+    finished = {c.cell_id for c in store.cells(status="done")}
+    todo = [(axes, config) for axes, config in cells if os.path.basename(str(config.output)) not in finished]
+    skipped = len(cells) - len(todo)
+    if progress and skipped:
+        print(f"skipping {skipped} finished cell(s) of {len(cells)}", file=sys.stderr, flush=True)
+    cache = cache or EmbeddingCache()
+    embedded, reused = cache.embedded, cache.reused
+    if workers > 1 and len(todo) > 1:
+        _run_pool(todo, output_dir, workers, progress)
+    else:
+        for index, (axes, config) in enumerate(todo, 1):
+            status, message = run_cell(store, os.path.basename(str(config.output)), config, cache)
+            _report(progress, index, len(todo), axes, status, message)
+    ids = {os.path.basename(str(config.output)) for _, config in cells}
+    rows = [c for c in store.cells() if c.cell_id in ids]
+    failures = [c for c in rows if c.status != "done"]
+    return GridSummary(done=sum(c.status == "done" for c in rows) - skipped, failed=len(failures),
+                       skipped=skipped, failures=failures, embedded=cache.embedded - embedded,
+                       reused=cache.reused - reused)
+
+
+def _run_pool(todo: list[tuple[dict[str, Any], RunConfig]], output_dir: str, workers: int, progress: bool) -> None:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(_worker, output_dir, os.path.basename(str(c.output)), c): (axes, c)
+                   for axes, c in todo}
+        for index, future in enumerate(as_completed(futures), 1):
+            axes, config = futures[future]
+            try:
+                status, message = future.result()
+            except Exception as exc:  # noqa: BLE001 - a crashed worker process
+                status, message = "failed", " ".join(f"{type(exc).__name__}: {exc}".split())
+                ResultsStore(output_dir).update(os.path.basename(str(config.output)), status="failed",
+                                                error=message, finished_at=time.time())
+            _report(progress, index, len(todo), axes, status, message)
+
+
+def result_rows(output_dir: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """(columns, one row per stored cell) for export: cell id, axis values, status and metrics."""
+    if not os.path.isdir(output_dir):
+        raise UserError(f"results directory not found: {output_dir}")
+    cells = ResultsStore(output_dir, create=False).cells()
+    if not cells:
+        raise UserError(f"no cells in {output_dir}; run `transferkit grid` first")
+    axis_keys: list[str] = []
+    for cell in cells:
+        axis_keys += [k for k in cell.axes if k not in axis_keys]
+    rows = []
+    for cell in cells:
+        evaluation = (cell.metrics or {}).get("eval", {})
+        low, high = evaluation.get("ci95", {}).get("accuracy", [None, None])
+        rows.append({"cell_id": cell.cell_id, **{k: cell.axes.get(k) for k in axis_keys}, "status": cell.status,
+                     "accuracy": evaluation.get("accuracy"), "macro_f1": evaluation.get("macro_f1"),
+                     "roc_auc": evaluation.get("roc_auc"), "accuracy_ci_low": low, "accuracy_ci_high": high,
+                     "train_seconds": cell.train_seconds, "eval_seconds": cell.eval_seconds,
+                     "peak_rss_mb": cell.peak_rss_mb, "trainable_parameters": cell.trainable_parameters,
+                     "total_parameters": cell.total_parameters, "error": cell.error})
+    return ["cell_id", *axis_keys, *RESULT_COLUMNS], rows
