@@ -66,8 +66,10 @@ class DataConfig:
     eval_fraction: float = option(0.1, "fraction of train held out for eval when no eval file is given")
     budget: float | None = option(None, "label budget: k examples per class (int >= 1) or a fraction (0-1)")
     max_train_examples: int | None = option(None, "cap on training examples after budgeting (stratified)")
+    max_eval_examples: int | None = option(None, "cap on eval examples (stratified sample; speeds up grids)")
     max_length: int = option(128, "maximum tokens per example (longer ones are truncated)")
-    split_seed: int = option(13, "seed for the train/eval split and the label budget")
+    split_seed: int = option(13, "seed for the train/eval split (fixed, so every run shares one eval set)")
+    budget_seed: int | None = option(None, "seed for the label-budget sample; null = training.seed (a new sample per seed)")
 
 
 @dataclass

@@ -85,7 +85,7 @@ def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None 
     run.check()
     if parts.strategy.kind != "classical":
         check_model(config.model, random_init=parts.strategy.random_init)
-    splits = load_splits(config.data)
+    splits = load_splits(config.data, config.training.seed)
     task = parts.task_cls(parts.task_config, splits.labels.names)
     resolved = parts.resolved(config)
     with run:

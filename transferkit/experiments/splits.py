@@ -35,8 +35,12 @@ def read_examples(path: str, data: DataConfig, label_map: LabelMap | None, requi
     return to_examples(table, data.text_column, data.label_column, data.text_pair_column, label_map, require_labels)
 
 
-def load_splits(data: DataConfig) -> Splits:
-    """Train (after split, budget and cap), eval and optional test examples, all validated."""
+def load_splits(data: DataConfig, seed: int = 0) -> Splits:
+    """Train (after split, budget and cap), eval and optional test examples, all validated.
+
+    ``seed`` (the run's training seed) draws the label budget unless ``data.budget_seed`` is set,
+    so repeating a run over seeds also repeats it over different labelled samples.
+    """
     if not data.train:
         raise UserError("no training data: pass --train FILE or set data.train in the config")
     train, labels = read_examples(data.train, data, None)
@@ -49,10 +53,13 @@ def load_splits(data: DataConfig) -> Splits:
             raise UserError(f"data.eval_fraction must be between 0 and 1, got {data.eval_fraction}")
         train_idx, eval_idx = stratified_split(train.labels, data.eval_fraction, data.split_seed)
         train, eval_examples = train.subset(train_idx), train.subset(eval_idx)
+    sample_seed = seed if data.budget_seed is None else data.budget_seed
     if data.budget is not None:
-        train = train.subset(apply_budget(train.labels, data.budget, data.split_seed, labels.names, train.source))
+        train = train.subset(apply_budget(train.labels, data.budget, sample_seed, labels.names, train.source))
     if data.max_train_examples is not None:
-        train = train.subset(cap_examples(train.labels, data.max_train_examples, data.split_seed))
+        train = train.subset(cap_examples(train.labels, data.max_train_examples, sample_seed))
+    if data.max_eval_examples is not None:
+        eval_examples = eval_examples.subset(cap_examples(eval_examples.labels, data.max_eval_examples, data.split_seed))
     check_trainable(train, labels)
     test = read_examples(data.test, data, labels)[0] if data.test else None
     return Splits(train, eval_examples, test, labels)
