@@ -160,6 +160,8 @@ def grid(
     summary = run_grid(load_grid(spec), output, workers=workers)
     typer.echo(f"{summary.done} done, {summary.failed} failed, {summary.skipped} skipped (already done); "
                f"results in {output}")
+    if workers == 1:
+        typer.echo(f"frozen-encoder features: {summary.embedded} texts embedded, {summary.reused} served from the cache")
     for cell in summary.failures:
         axes = " ".join(f"{k}={v}" for k, v in cell.axes.items())
         typer.echo(f"failed {cell.cell_id} [{axes}]: {cell.error}")
