@@ -9,7 +9,6 @@ sign-flip permutation test (exact for up to 16 pairs).  Everything is vectorised
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from transferkit.core.results import Cell
+from transferkit.evaluation.student_t import t_quantile
 
 __all__ = ["group_axes", "is_seed_axis", "metric_value", "paired_comparison", "sign_flip_p_value", "sort_key", "summarize", "t_interval",
            "t_quantile"]
@@ -52,25 +52,6 @@ def group_axes(cells: Iterable[Cell]) -> list[str]:
     for cell in cells:
         axes += [a for a in cell.axes if a not in axes and not is_seed_axis(a)]
     return axes
-
-
-@functools.lru_cache(maxsize=256)
-def t_quantile(p: float, df: float, grid: int = 200_001) -> float:
-    """Quantile of Student's t with ``df`` degrees of freedom (numpy only; ~1e-9 accurate).
-
-    With ``x = sqrt(df) * tan(theta)`` the t density becomes ``cos(theta) ** (df - 1)`` on
-    ``[0, pi/2)``, a smooth bounded integrand: its cumulative integral (trapezoid rule) is
-    inverted by interpolation, which avoids importing scipy (~1 s) for a handful of values.
-    """
-    if not 0.0 < p < 1.0 or df <= 0:
-        raise ValueError(f"t_quantile needs 0 < p < 1 and df > 0, got p={p}, df={df}")
-    if p == 0.5:
-        return 0.0
-    theta = np.linspace(0.0, math.pi / 2, grid)
-    density = np.cos(theta) ** (df - 1) if df != 1 else np.ones_like(theta)
-    cumulative = np.concatenate(([0.0], np.cumsum((density[1:] + density[:-1]) / 2)))
-    angle = float(np.interp(abs(2 * p - 1) * cumulative[-1], cumulative, theta))
-    return math.copysign(math.sqrt(df) * math.tan(angle), p - 0.5)
 
 
 def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float, float]:
