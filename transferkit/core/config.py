@@ -204,6 +204,23 @@ def coerce(value: Any, hint: Any, where: str) -> Any:  # noqa: PLR0911 - one bra
     return value
 
 
+def read_yaml_file(path: str, what: str) -> Any:
+    """Parse a YAML file; a missing file or a syntax error is a one-line UserError (with the line)."""
+    import os
+
+    import yaml
+
+    if not os.path.isfile(path):
+        raise UserError(f"{what} not found: {path}")
+    with open(path, encoding="utf-8") as handle:
+        try:
+            return yaml.safe_load(handle)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise UserError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split ``"training.epochs=2"`` into (["training", "epochs"], 2) using YAML scalars."""
     import yaml  # local: core stays importable without optional parsing at module import

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from transferkit.core.config import DataConfig, RunConfig, apply_overrides, build_dataclass
+from transferkit.core.config import DataConfig, RunConfig, apply_overrides, build_dataclass, read_yaml_file
 from transferkit.core.errors import UserError
 from transferkit.data import LabelMap
 from transferkit.evaluation import evaluate
@@ -26,16 +26,7 @@ from transferkit.tasks import TASKS
 
 def load_config_file(path: str) -> RunConfig:
     """Read a run config YAML; errors name the file (and line for YAML syntax errors)."""
-    if not os.path.isfile(path):
-        raise UserError(f"config file not found: {path}")
-    with open(path, encoding="utf-8") as handle:
-        try:
-            raw = yaml.safe_load(handle)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise UserError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
-    return RunConfig.from_dict(raw or {}, source=path)
+    return RunConfig.from_dict(read_yaml_file(path, "config file") or {}, source=path)
 
 
 def make_config(config: RunConfig | dict | str | None = None, overrides: Sequence[str] = ()) -> RunConfig:

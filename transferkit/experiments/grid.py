@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import multiprocessing
 import os
 import shlex
@@ -26,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from transferkit.core.config import SECTION_TYPES, ComponentSpec, RunConfig, apply_overrides
+from transferkit.core.config import SECTION_TYPES, ComponentSpec, RunConfig, apply_overrides, read_yaml_file
 from transferkit.core.errors import UserError, closest
 from transferkit.core.results import Cell, ResultsStore, cell_id
 from transferkit.experiments import run
@@ -84,18 +83,6 @@ def check_axis_key(key: Any, source: str) -> str:
     raise UserError(f"{source}: unknown axis key '{text}'{hint}")
 
 
-def _read_yaml(path: str) -> Any:
-    if not os.path.isfile(path):
-        raise UserError(f"grid spec not found: {path}")
-    with open(path, encoding="utf-8") as handle:
-        try:
-            return yaml.safe_load(handle)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise UserError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
-
-
 def parse_grid(raw: Any, source: str = "grid") -> GridSpec:
     """Validate a grid mapping (``base``, ``axes``, ``exclude``) into a :class:`GridSpec`."""
     if not isinstance(raw, dict):
@@ -136,7 +123,7 @@ def _parse_exclude(rules: Any, axes: dict[str, list[Any]], source: str) -> list[
 
 def load_grid(path: str) -> GridSpec:
     """Read and validate a grid spec YAML; every cell's config is checked up front."""
-    spec = parse_grid(_read_yaml(path), source=path)
+    spec = parse_grid(read_yaml_file(path, "grid spec"), source=path)
     expand(spec)  # fails on a bad option value or unknown strategy option before any training
     return spec
 
@@ -194,14 +181,6 @@ def reproduce_command(run_dir: str) -> str:
     return f"transferkit train --config {shlex.quote(config)} --output {shlex.quote(run_dir + '-rerun')}"
 
 
-def _read_history(run_dir: str) -> list[dict[str, Any]]:
-    path = os.path.join(run_dir, "history.json")
-    if not os.path.isfile(path):
-        return []
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
 def run_cell(store: ResultsStore, cid: str, config: RunConfig, cache: EmbeddingCache) -> tuple[str, str]:
     """Train one cell and record it; any exception marks it failed.  Returns (status, short message)."""
     store.start(cid)
@@ -215,7 +194,7 @@ def run_cell(store: ResultsStore, cid: str, config: RunConfig, cache: EmbeddingC
         store.update(cid, status="failed", error=error, finished_at=time.time())
         return "failed", error
     metrics = result.metrics
-    store.update(cid, status="done", error=None, metrics=metrics, history=_read_history(result.output),
+    store.update(cid, status="done", error=None, metrics=metrics, history=result.history,
                  run_dir=result.output, command=reproduce_command(result.output), finished_at=time.time(),
                  **{k: metrics.get(k) for k in ("train_seconds", "eval_seconds", "peak_rss_mb",
                                                   "trainable_parameters", "total_parameters")})

@@ -39,6 +39,7 @@ class RunResult:
     output: str
     metrics: dict[str, Any]
     config: dict[str, Any]
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -102,9 +103,10 @@ def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None 
                    "train_counts": class_counts(splits.train, splits.labels)}
         run.write_yaml("config.yaml", resolved)
         run.write_json("metrics.json", metrics)
-        run.write_json("history.json", fit.history if fit else [])
+        history = fit.history if fit else []
+        run.write_json("history.json", history)
         run.write_text("card.md", model_card(resolved, metrics, summary))
-    return RunResult(run.output, metrics, resolved)
+    return RunResult(run.output, metrics, resolved, history)
 
 
 def _metrics(predictor: Predictor, task: Any, splits: Splits, fit: FitResult | None, params: tuple[int, int],
