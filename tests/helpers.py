@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from transferkit.core.errors import UserError
@@ -16,3 +18,17 @@ def one_line_error(call, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in message, (fragment, message)
     return message
+
+
+def run_cli(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
+    """Run ``transferkit ARGS`` in-process; returns (exit code, stdout, stderr); 0 when it didn't exit."""
+    from transferkit.cli.main import main
+
+    monkeypatch.setattr(sys, "argv", ["transferkit", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -9,16 +9,9 @@ import sys
 
 import pytest
 
+from tests.helpers import run_cli
 from transferkit.cli.main import main
 from transferkit.testing import make_pickle_only_model, make_weightless_model
-
-
-def run_cli(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["transferkit", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 def write(path, text: str | bytes) -> str:

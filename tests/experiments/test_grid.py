@@ -7,13 +7,12 @@ import io
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from transferkit.cli.main import main
+from tests.helpers import run_cli
 from transferkit.core.errors import UserError
 from transferkit.core.results import ResultsStore
 from transferkit.data import read_table, to_examples
@@ -21,17 +20,6 @@ from transferkit.experiments.embedding_cache import EmbeddingCache
 from transferkit.experiments.grid import expand, load_grid, parse_grid, run_grid
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sst2_data_efficiency.yaml"
-
-
-def run_cli(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["transferkit", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def write_spec(path: Path, spec: dict) -> str:

@@ -128,9 +128,7 @@ def test_report_renders_in_headless_chromium(html_report: Path, tmp_path: Path) 
 
 
 def test_report_command_writes_html_and_errors_cleanly(tmp_path, capsys, monkeypatch) -> None:
-    import sys
-
-    from transferkit.cli.main import main
+    from tests.helpers import run_cli
     from transferkit.core.results import Cell, ResultsStore, cell_id
 
     store = ResultsStore(str(tmp_path / "grid"))
@@ -141,15 +139,11 @@ def test_report_command_writes_html_and_errors_cleanly(tmp_path, capsys, monkeyp
     store.add(Cell(cell_id(config), {"strategy": "tfidf"}, config, status="done", metrics=metrics,
                    train_seconds=1.0, trainable_parameters=10, total_parameters=10))
     target = str(tmp_path / "report.html")
-    monkeypatch.setattr(sys, "argv", ["transferkit", "report", str(tmp_path / "grid"), "-o", target])
-    main()
-    assert "report written" in capsys.readouterr().out
+    code, out, _ = run_cli(["report", str(tmp_path / "grid"), "-o", target], capsys, monkeypatch)
+    assert code == 0 and "report written" in out
     with open(target, encoding="utf-8") as handle:
         assert "tfidf" in handle.read()
-    monkeypatch.setattr(sys, "argv", ["transferkit", "report", str(tmp_path / "nothing"), "-o", target])
-    try:
-        main()
-    except SystemExit as exit_info:
-        assert exit_info.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ")
+    code, _, err = run_cli(["report", str(tmp_path / "nothing"), "-o", target], capsys, monkeypatch)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
