@@ -18,7 +18,7 @@ from transferkit.training import Trainer
 def build(tiny_model: str, strategy: Finetune):
     loaded = load_backbone(tiny_model)
     task = ClassificationTask(labels=["neg", "pos"])
-    model = strategy.prepare(TaskModel(loaded.backbone, task.build_head(loaded.backbone.config.hidden_size), task))
+    model = strategy.prepare(TaskModel.build(loaded.backbone, task))
     return model, loaded.tokenizer, task
 
 

@@ -23,10 +23,11 @@ from transferkit.experiments.card import model_card
 from transferkit.experiments.embedding_cache import EmbeddingCache
 from transferkit.experiments.run_dir import RunDirectory
 from transferkit.experiments.splits import Splits, class_counts, load_splits
-from transferkit.models import check_weights, load_backbone, resolve
+from transferkit.models import check_weights, resolve
 from transferkit.modules import TaskModel, count_parameters
 from transferkit.serving import NeuralPredictor
 from transferkit.strategies import STRATEGIES
+from transferkit.strategies.common import load_source
 from transferkit.tasks import TASKS
 from transferkit.training import FitResult, Trainer, seed_everything
 from transferkit.training.inference import run_batches
@@ -85,7 +86,11 @@ def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None 
     run = RunDirectory(config.output, resume)
     run.check()
     if parts.strategy.kind != "classical":
-        check_model(config.model, random_init=parts.strategy.random_init)
+        check_source = getattr(parts.strategy, "check_source", None)  # strategies that build their own encoder
+        if check_source is not None:
+            check_source(config.model)
+        else:
+            check_model(config.model, random_init=parts.strategy.random_init)
     splits = load_splits(config.data, config.training.seed)
     task = parts.task_cls(parts.task_config, splits.labels.names)
     resolved = parts.resolved(config)
@@ -115,6 +120,9 @@ def _metrics(predictor: Predictor, task: Any, splits: Splits, fit: FitResult | N
     metrics: dict[str, Any] = {"eval": evaluate(predictor, task, splits.eval)}
     if splits.test is not None:
         metrics["test"] = evaluate(predictor, task, splits.test)
+    encoder = getattr(predictor, "meta", {}).get("encoder")
+    if encoder:
+        metrics["encoder"] = encoder
     metrics.update({
         "train_seconds": train_seconds,
         "eval_seconds": time.perf_counter() - started,
@@ -136,12 +144,13 @@ def fit_predictor(config: RunConfig, strategy: Any, task: Any, splits: Splits, c
         predictor = strategy.fit(splits.train, splits.labels.names, config.training.seed)
         size = int(predictor.classifier.coef_.size + predictor.classifier.intercept_.size)
         return predictor, None, (size, size)
-    loaded = load_backbone(config.model, random_init=strategy.random_init)
-    head = task.build_head(loaded.backbone.config.hidden_size, getattr(strategy, "mlp_hidden", 0))
-    model = strategy.prepare(TaskModel(loaded.backbone, head, task, layer=task.config.layer))
+    loaded = load_source(strategy, config.model, splits.train)
+    model = strategy.prepare(TaskModel.build(loaded.backbone, task, getattr(strategy, "mlp_hidden", 0)))
     params = count_parameters(model)
     meta = {"task": task.name, "task_options": dataclasses.asdict(task.config), "strategy": strategy.name,
             "source_model": config.model, "mlp_hidden": getattr(strategy, "mlp_hidden", 0)}
+    if loaded.info:
+        meta["encoder"] = loaded.info
     predictor = NeuralPredictor(model, loaded.tokenizer, config.data.max_length, meta, config.training.eval_batch_size)
     trainer = Trainer(strategy, config.training, predictor.collator, checkpoint_dir=checkpoint_dir)
     if strategy.kind == "frozen":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,6 +52,8 @@ class LoadedModel:
     fingerprint: str
     is_local: bool = True
     random_init: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+    """Facts worth recording with the run (e.g. word-vector vocabulary coverage)."""
 
     @property
     def config(self) -> PretrainedConfig:

@@ -19,4 +19,13 @@ def cls_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor
     return hidden[:, 0]
 
 
-POOLERS = {"mean": mean_pool, "cls": cls_pool}
+def max_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Element-wise max over the non-padding positions ("max-over-time", Collobert et al. 2011; Kim 2014).
+
+    (batch, seq, dim) -> (batch, dim); padding positions never win.
+    """
+    padding = (attention_mask == 0).unsqueeze(-1)  # (batch, seq, 1)
+    return hidden.masked_fill(padding, torch.finfo(hidden.dtype).min).amax(dim=1)
+
+
+POOLERS = {"mean": mean_pool, "cls": cls_pool, "max": max_pool}

@@ -28,6 +28,13 @@ class TaskModel(nn.Module):
         self.task = task
         self.layer = layer
 
+    @classmethod
+    def build(cls, backbone: nn.Module, task: Any, mlp_hidden: int = 0) -> TaskModel:
+        """Backbone + the task's head sized for it; an encoder may name its own pooling (``default_pooling``)."""
+        pooling = getattr(backbone, "default_pooling", "mean")
+        head = task.build_head(backbone.config.hidden_size, mlp_hidden, default_pooling=pooling)
+        return cls(backbone, head, task, layer=task.config.layer)
+
     def hidden_states(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Token states of the chosen layer: (batch, seq, dim)."""
         inputs = {k: batch[k] for k in BACKBONE_INPUTS if k in batch}

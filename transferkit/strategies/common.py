@@ -6,8 +6,9 @@ from typing import Any
 
 from torch import nn
 
-from transferkit.core.contracts import Batch, Losses
+from transferkit.core.contracts import Batch, Losses, TextExamples
 from transferkit.models.layers import layer_groups
+from transferkit.models.loading import LoadedModel, load_backbone
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 
@@ -56,3 +57,16 @@ class NoCallbacks:
 
     def callbacks(self) -> list:
         return []
+
+
+def load_source(strategy: Any, model_ref: str, train: TextExamples) -> LoadedModel:
+    """The source model a strategy starts from.
+
+    A strategy that builds its own encoder (e.g. ``word_vectors``, whose vocabulary comes
+    from the training texts) provides ``build_backbone(model_ref, train)``; every other
+    strategy gets the pretrained (or, for ``random_init``, re-initialised) transformer.
+    """
+    build = getattr(strategy, "build_backbone", None)
+    if build is not None:
+        return build(model_ref, train)
+    return load_backbone(model_ref, random_init=strategy.random_init)

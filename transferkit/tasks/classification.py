@@ -22,7 +22,8 @@ from transferkit.modules.heads import ClassificationHead
 class ClassificationConfig:
     """Options of the classification task (its head)."""
 
-    pooling: Literal["mean", "cls"] = option("mean", "how token states become one vector: mean or [CLS]")
+    pooling: Literal["auto", "mean", "cls", "max"] = option(
+        "auto", "how token states become one vector: mean, [CLS], max, or auto (the encoder's own choice; mean for transformers)")
     layer: int = option(-1, "encoder layer feeding the head (-1 = last, 0 = embeddings)")
     dropout: float = option(0.1, "dropout before the classifier")
 
@@ -37,8 +38,10 @@ class ClassificationTask:
         self.config = config or ClassificationConfig()
         self.labels = list(labels or [])
 
-    def build_head(self, hidden_size: int, mlp_hidden: int = 0) -> ClassificationHead:
-        return ClassificationHead(hidden_size, len(self.labels), self.config.pooling, self.config.dropout, mlp_hidden)
+    def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> ClassificationHead:
+        """Head for ``hidden_size`` states; ``default_pooling`` is the encoder's choice, used when pooling is auto."""
+        pooling = default_pooling if self.config.pooling == "auto" else self.config.pooling
+        return ClassificationHead(hidden_size, len(self.labels), pooling, self.config.dropout, mlp_hidden)
 
     def featurize(self, examples: TextExamples, tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
         """Tokenise without padding (the collator pads each batch to its own longest)."""

@@ -16,8 +16,8 @@ import torch
 from transferkit.core.config import TrainingConfig
 from transferkit.core.contracts import Losses, TextExamples
 from transferkit.data.collate import PaddingCollator
-from transferkit.models.loading import load_backbone
 from transferkit.modules.task_model import TaskModel
+from transferkit.strategies.common import load_source
 from transferkit.training.inference import run_batches
 from transferkit.training.trainer import Trainer, seed_everything
 
@@ -41,9 +41,8 @@ def check_strategy(strategy_cls: type, task: Any, model_dir: str, train: TextExa
 
 def _check_neural(strategy: Any, task: Any, model_dir: str, train: TextExamples) -> dict[str, Any]:
     seed_everything(0)
-    loaded = load_backbone(model_dir, random_init=strategy.random_init)
-    head = task.build_head(loaded.backbone.config.hidden_size, getattr(strategy, "mlp_hidden", 0))
-    model = strategy.prepare(TaskModel(loaded.backbone, head, task))
+    loaded = load_source(strategy, model_dir, train)
+    model = strategy.prepare(TaskModel.build(loaded.backbone, task, getattr(strategy, "mlp_hidden", 0)))
     groups = strategy.param_groups(model, 1e-3, 1e-3, 0.01)
     in_optimizer = {id(p) for group in groups for p in group["params"]}
     assert in_optimizer, "param_groups returned no parameters"
