@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from transferkit.testing import TOY_WORDS, make_tiny_bert, write_toy_csv
+from transferkit.testing import TOY_WORDS, make_tiny_bert, write_tiny_vectors, write_toy_csv
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SHARED_DATA = SHARED / "data"
@@ -34,6 +34,12 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A tiny random BERT (2 layers x 32) whose vocabulary covers the toy data. Do not modify."""
     return make_tiny_bert(tmp_path_factory.mktemp("tiny_model"), vocab_words=TOY_WORDS)
+
+
+@pytest.fixture(scope="session")
+def tiny_vectors(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A GloVe-format text file of 8-d random vectors for the toy words. Do not modify."""
+    return write_tiny_vectors(tmp_path_factory.mktemp("tiny_vectors") / "vectors.txt", TOY_WORDS)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_layers_only_import_downwards() -> None:
-    executable = shutil.which("lint-imports")
+    beside_python = Path(sys.executable).parent / "lint-imports"  # the venv's, even when it is not on PATH
+    executable = str(beside_python) if beside_python.exists() else shutil.which("lint-imports")
     if executable is None:
         pytest.fail("import-linter is not installed (pip install -e '.[dev]')")
     result = subprocess.run([executable], cwd=ROOT, capture_output=True, text=True)

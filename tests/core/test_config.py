@@ -42,8 +42,8 @@ def test_bad_overrides(override: str, message: str) -> None:
 def test_strategy_and_task_options_are_validated_against_their_config() -> None:
     with pytest.raises(UserError, match="did you mean 'freeze_layers'"):
         components(apply_overrides(RunConfig(), ["strategy.freeze_layer=1"]))
-    with pytest.raises(UserError, match="'max' is not one of"):
-        components(apply_overrides(RunConfig(), ["task.pooling=max"]))
+    with pytest.raises(UserError, match="'median' is not one of"):
+        components(apply_overrides(RunConfig(), ["task.pooling=median"]))
     resolved = components(RunConfig()).resolved(RunConfig())
     assert resolved["strategy"] == {"name": "finetune", "freeze_layers": 0, "layerwise_lr_decay": 1.0,
                                     "gradual_unfreeze": False}

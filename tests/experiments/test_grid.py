@@ -58,7 +58,25 @@ def test_exclude_with_list_values_and_component_options() -> None:
     assert {c.strategy.options["freeze_layers"] for _, c in cells} == {0, 1, 2}
 
 
+def test_overrides_set_keys_on_matching_cells_only() -> None:
+    spec = parse_grid({"base": {"strategy": "finetune", "training": {"learning_rate": 1e-4}},
+                       "axes": {"strategy": ["finetune", {"name": "lora", "r": 4}, "bitfit"], "training.seed": [1, 2]},
+                       "overrides": [{"when": {"strategy": ["lora", "bitfit"]}, "set": {"training.learning_rate": 1e-3}},
+                                     {"when": {"strategy": "lora", "training.seed": 2}, "set": {"model": "other"}}]})
+    cells = {(c.strategy.name, c.training.seed): c for _, c in expand(spec)}
+    assert cells[("finetune", 1)].training.learning_rate == pytest.approx(1e-4)
+    assert cells[("lora", 1)].training.learning_rate == pytest.approx(1e-3)
+    assert cells[("bitfit", 2)].training.learning_rate == pytest.approx(1e-3)
+    assert cells[("lora", 2)].model == "other" and cells[("lora", 1)].model == "minilm-l6"
+    assert cells[("lora", 1)].strategy.options == {"r": 4}
+
+
 @pytest.mark.parametrize(("raw", "needles"), [
+    ({"axes": {"training.seed": [1]}, "overrides": [{"when": {"strategy": "x"}, "set": {"model": "y"}}]},
+     ["overrides rule 1", "'strategy', which is not an axis"]),
+    ({"axes": {"training.seed": [1]}, "overrides": [{"when": {"training.seed": 1}, "set": {"training.lr": 1}}]},
+     ["overrides rule 1", "unknown axis key 'training.lr'"]),
+    ({"axes": {"training.seed": [1]}, "overrides": [{"when": {"training.seed": 1}}]}, ["exactly 'when' and 'set'"]),
     ({"axes": {"training.lerning_rate": [1e-3]}}, ["unknown axis key 'training.lerning_rate'",
                                                    "did you mean 'training.learning_rate'"]),
     ({"axes": {"data.budget": []}}, ["axis 'data.budget' has no values"]),

@@ -12,7 +12,7 @@ from transferkit.experiments.api import evaluate_run
 from transferkit.experiments.run import train
 from transferkit.strategies import STRATEGIES
 from transferkit.tasks import TASKS
-from transferkit.testing import check_strategy
+from transferkit.testing import check_strategy, source_model_for
 
 PAIRS = [(s, t) for s in STRATEGIES.names() for t in TASKS.names() if t in STRATEGIES.get(s).supports]
 
@@ -23,20 +23,23 @@ def toy_examples(path: str):
 
 
 @pytest.mark.parametrize(("strategy", "task"), PAIRS)
-def test_check_strategy(strategy: str, task: str, tiny_model: str, toy_files: dict[str, str]) -> None:
+def test_check_strategy(strategy: str, task: str, tiny_model: str, tiny_vectors: str,
+                        toy_files: dict[str, str]) -> None:
     examples, labels = toy_examples(toy_files["train"])
-    observed = check_strategy(STRATEGIES.get(strategy), TASKS.get(task)(labels=labels.names), tiny_model, examples)
+    source = source_model_for(STRATEGIES.get(strategy), tiny_model, tiny_vectors)
+    observed = check_strategy(STRATEGIES.get(strategy), TASKS.get(task)(labels=labels.names), source, examples)
     assert observed
 
 
 @pytest.mark.parametrize(("strategy", "task"), PAIRS)
-def test_run_learns_saves_and_reloads(strategy: str, task: str, tiny_model: str, toy_files: dict[str, str],
-                                      tmp_path) -> None:
+def test_run_learns_saves_and_reloads(strategy: str, task: str, tiny_model: str, tiny_vectors: str,
+                                      toy_files: dict[str, str], tmp_path) -> None:
     output = str(tmp_path / "run")
+    source = source_model_for(STRATEGIES.get(strategy), tiny_model, tiny_vectors)
     config = RunConfig.from_dict({
-        "model": tiny_model, "strategy": strategy, "task": task, "output": output,
+        "model": source, "strategy": strategy, "task": task, "output": output,
         "data": {"train": toy_files["train"], "eval": toy_files["eval"], "text_column": "sentence", "max_length": 64},
-        "training": {"epochs": 4, "batch_size": 16, "learning_rate": 3e-3, "progress": False, "checkpoint_every": 0},
+        "training": {"epochs": 10, "batch_size": 16, "learning_rate": 3e-3, "progress": False, "checkpoint_every": 0},
     })
     result = train(config)
     for name in ("config.yaml", "metrics.json", "card.md", "train.log", "history.json", "model/labels.json"):

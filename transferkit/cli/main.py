@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from typing import Annotated
 
 import click
@@ -32,6 +33,9 @@ def _quiet_libraries() -> None:
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    # library deprecation chatter users cannot act on (peft calls a deprecated transformers property)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    warnings.filterwarnings("ignore", message="Token type ids are not supported", module="peft")
     logger = logging.getLogger("transferkit")
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         handler = _StderrHandler()
@@ -109,6 +113,18 @@ def predict(
 
 
 @app.command()
+def export(
+    run_dir: Annotated[str, typer.Argument(help="a finished run directory")],
+    output: Annotated[str, typer.Option("--output", "-o", help="directory to write (a run directory)")],
+    merge: Annotated[bool, typer.Option("--merge", help="fold a LoRA/IA3/BitFit delta into full model weights")] = False,
+) -> None:
+    """Write a copy of a run with a self-contained model (e.g. LoRA merged into the base weights)."""
+    from transferkit.experiments.api import export_run
+
+    typer.echo(f"merged model written to {export_run(run_dir, output, merge)}")
+
+
+@app.command()
 def demo(
     output: Annotated[str | None, typer.Option("--output", "-o", help="where to write the runs")] = None,
 ) -> None:
@@ -129,8 +145,9 @@ def models() -> None:
 
     for entry in catalog_entries():
         status = "available" if available(entry) else "not available"
-        typer.echo(f"{entry.name:<20} {entry.architecture} {entry.layers}x{entry.hidden_size}, "
-                   f"{entry.params / 1e6:.1f}M params, {status}\n{'':<21}{entry.description}")
+        shape = (f"static vectors, {entry.hidden_size}-d" if entry.kind == "vectors"
+                 else f"{entry.architecture} {entry.layers}x{entry.hidden_size}")
+        typer.echo(f"{entry.name:<20} {shape}, {entry.params / 1e6:.1f}M params, {status}\n{'':<21}{entry.description}")
 
 
 @app.command()

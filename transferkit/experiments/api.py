@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +21,8 @@ from transferkit.data import LabelMap
 from transferkit.evaluation import evaluate
 from transferkit.experiments import run
 from transferkit.experiments.splits import read_examples
-from transferkit.serving import load_predictor, write_predictions
+from transferkit.serving import NeuralPredictor, load_predictor, write_predictions
+from transferkit.serving.predictor import merge_delta
 from transferkit.tasks import TASKS
 
 
@@ -83,3 +85,27 @@ def predict_file(run_dir: str, input_path: str, output_path: str, text_column: s
     examples, _ = read_examples(input_path, data, None, require_labels=False)
     write_predictions(output_path, examples.texts, predictor.predict_proba(examples), predictor.labels)
     return len(examples)
+
+
+def export_run(run_dir: str, output: str, merge: bool = False) -> str:
+    """Write a copy of a run whose model holds full weights (adapter/bias delta merged in).
+
+    The copy needs no base model, predicts identically (up to float rounding) and works
+    with ``predict``/``evaluate``.  Written to ``<output>.partial``, renamed when complete.
+    """
+    if not merge:
+        raise UserError("export: pass --merge to write a merged full model")
+    _run_config(run_dir)
+    predictor = load_predictor(run_dir)
+    if not isinstance(predictor, NeuralPredictor):
+        raise UserError(f"{run_dir}: a {type(predictor).__name__} model has no adapter to merge")
+    merged = merge_delta(predictor)
+    if os.path.exists(output):
+        raise UserError(f"{output} already exists: choose a new output directory")
+    partial = output.rstrip("/") + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(run_dir, partial, ignore=shutil.ignore_patterns("model"))
+    merged.save(os.path.join(partial, "model"))
+    shutil.copy2(os.path.join(run_dir, "model", "labels.json"), os.path.join(partial, "model", "labels.json"))
+    os.replace(partial, output)
+    return output

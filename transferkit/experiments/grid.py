@@ -1,7 +1,10 @@
 """Experiment grids: a base run config crossed with axes of values, one stored row per cell.
 
 A grid spec YAML has ``base`` (a run config), ``axes`` (dotted key -> list of values,
-crossed in order) and optional ``exclude`` rules.  Every cell is validated before any
+crossed in order), optional ``exclude`` rules and optional ``overrides``: settings applied
+to the cells whose axis values match, e.g. ``{when: {strategy: word_vectors}, set: {model:
+glove-6b-50d, training.learning_rate: 1e-3}}`` (a strategy that needs another model or
+learning rate sits in the same grid).  Every cell is validated before any
 training; results go to a :class:`~transferkit.core.results.ResultsStore` so a re-run
 skips finished cells and retries failed or interrupted ones.
 
@@ -33,6 +36,7 @@ from transferkit.experiments.embedding_cache import EmbeddingCache
 
 TOP_KEYS = ("model", "output", "strategy", "task")
 COMPONENT_KEYS = ("strategy", "task")
+GRID_KEYS = ("base", "axes", "exclude", "overrides")
 RESULT_COLUMNS = ("status", "accuracy", "macro_f1", "roc_auc", "accuracy_ci_low", "accuracy_ci_high",
                   "train_seconds", "eval_seconds", "peak_rss_mb", "trainable_parameters", "total_parameters",
                   "error")
@@ -46,6 +50,7 @@ class GridSpec:
     axes: dict[str, list[Any]]
     exclude: list[dict[str, list[Any]]] = field(default_factory=list)
     source: str = "grid"
+    overrides: list[tuple[dict[str, list[Any]], dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -88,8 +93,8 @@ def parse_grid(raw: Any, source: str = "grid") -> GridSpec:
     if not isinstance(raw, dict):
         raise UserError(f"{source}: expected a mapping with 'base' and 'axes', got {type(raw).__name__}")
     for key in raw:
-        if key not in ("base", "axes", "exclude"):
-            raise UserError(f"{source}: unknown key '{key}'{closest(str(key), ['base', 'axes', 'exclude'])}")
+        if key not in GRID_KEYS:
+            raise UserError(f"{source}: unknown key '{key}'{closest(str(key), GRID_KEYS)}")
     base = raw.get("base") or {}
     if not isinstance(base, dict):
         raise UserError(f"{source}: 'base' must be a run config mapping")
@@ -103,8 +108,30 @@ def parse_grid(raw: Any, source: str = "grid") -> GridSpec:
         if values is None or (isinstance(values, list) and not values):
             raise UserError(f"{source}: axis '{name}' has no values")
         axes[name] = values if isinstance(values, list) else [values]
-    return GridSpec(base, axes, _parse_exclude(raw.get("exclude") or [], axes, source), source)
+    overrides = _parse_overrides(raw.get("overrides") or [], axes, source)
+    return GridSpec(base, axes, _parse_exclude(raw.get("exclude") or [], axes, source), source, overrides)
 
+
+def _parse_overrides(rules: Any, axes: dict[str, list[Any]], source: str
+                     ) -> list[tuple[dict[str, list[Any]], dict[str, Any]]]:
+    """``[{when: {axis: value or [values]}, set: {dotted key: value}}]`` -> [(when, set)]."""
+    if not isinstance(rules, list):
+        raise UserError(f"{source}: 'overrides' must be a list of {{when: {{axis: value}}, set: {{key: value}}}}")
+    parsed = []
+    for index, rule in enumerate(rules, 1):
+        where = f"{source}: overrides rule {index}"
+        if not isinstance(rule, dict) or set(rule) != {"when", "set"}:
+            raise UserError(f"{where} must be a mapping with exactly 'when' and 'set'")
+        when, settings = rule["when"], rule["set"]
+        if not isinstance(when, dict) or not when or not isinstance(settings, dict) or not settings:
+            raise UserError(f"{where}: 'when' and 'set' must be non-empty mappings")
+        for key in when:
+            if key not in axes:
+                raise UserError(f"{where}: 'when' names '{key}', which is not an axis{closest(str(key), axes)}")
+        for key in settings:
+            check_axis_key(key, where)
+        parsed.append(({k: v if isinstance(v, list) else [v] for k, v in when.items()}, dict(settings)))
+    return parsed
 
 def _parse_exclude(rules: Any, axes: dict[str, list[Any]], source: str) -> list[dict[str, list[Any]]]:
     if not isinstance(rules, list):
@@ -133,20 +160,33 @@ def _scalar_text(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
+def _matches(value: Any, wanted: list[Any]) -> bool:
+    """An axis value matches a rule value; a strategy/task mapping also matches by its name."""
+    return value in wanted or (isinstance(value, dict) and value.get("name") in wanted)
+
+
 def _excluded(axes: dict[str, Any], rules: list[dict[str, list[Any]]]) -> bool:
-    return any(all(axes[key] in values for key, values in rule.items()) for rule in rules)
+    return any(all(_matches(axes[key], values) for key, values in rule.items()) for rule in rules)
+
+
+def _set(config: RunConfig, key: str, value: Any, source: str) -> None:
+    if key in COMPONENT_KEYS and isinstance(value, dict):
+        setattr(config, key, ComponentSpec.parse(value, source))
+    else:
+        apply_overrides(config, [f"{key}={_scalar_text(value)}"])
 
 
 def cell_config(spec: GridSpec, axes: dict[str, Any], output_dir: str) -> RunConfig:
     """Base config + the cell's axis values, with ``output`` = ``<output_dir>/runs/<cell_id>``."""
     config = RunConfig.from_dict(spec.base, source=f"{spec.source}: base")
     label = " ".join(f"{k}={v}" for k, v in axes.items())
-    for key, value in axes.items():
+    settings = list(axes.items())
+    for when, values in spec.overrides:
+        if all(_matches(axes[key], wanted) for key, wanted in when.items()):
+            settings += list(values.items())
+    for key, value in settings:
         try:
-            if key in COMPONENT_KEYS and isinstance(value, dict):
-                setattr(config, key, ComponentSpec.parse(value, f"{spec.source}: axis {key}"))
-            else:
-                apply_overrides(config, [f"{key}={_scalar_text(value)}"])
+            _set(config, key, value, f"{spec.source}: axis {key}")
         except UserError as exc:
             raise UserError(f"{spec.source}: cell {label}: {exc}") from None
     raw = config.to_dict()

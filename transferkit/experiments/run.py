@@ -26,6 +26,7 @@ from transferkit.experiments.splits import Splits, class_counts, load_splits
 from transferkit.models import check_weights, resolve
 from transferkit.modules import TaskModel, count_parameters
 from transferkit.serving import NeuralPredictor
+from transferkit.serving.predictor import base_reference
 from transferkit.strategies import STRATEGIES
 from transferkit.strategies.common import load_source
 from transferkit.tasks import TASKS
@@ -151,6 +152,9 @@ def fit_predictor(config: RunConfig, strategy: Any, task: Any, splits: Splits, c
             "source_model": config.model, "mlp_hidden": getattr(strategy, "mlp_hidden", 0)}
     if loaded.info:
         meta["encoder"] = loaded.info
+    if getattr(strategy, "saves_delta", False):
+        meta["base_model"] = base_reference(config.model, loaded.fingerprint)
+        meta["strategy_options"] = dataclasses.asdict(strategy.config)
     predictor = NeuralPredictor(model, loaded.tokenizer, config.data.max_length, meta, config.training.eval_batch_size)
     trainer = Trainer(strategy, config.training, predictor.collator, checkpoint_dir=checkpoint_dir)
     if strategy.kind == "frozen":

@@ -1,4 +1,4 @@
-"""Source models: the catalog, safe loading (safetensors only) and layer groups."""
+"""Source models: the catalog, safe loading (safetensors only), layer groups and static word vectors."""
 
 from transferkit.models.catalog import CatalogEntry, available, catalog_entries, catalog_names, get_entry
 from transferkit.models.layers import LayerGroup, layer_groups, num_layers
@@ -12,22 +12,40 @@ from transferkit.models.loading import (
     resolve,
     save_backbone,
 )
+from transferkit.models.vectors import StaticVectors, model_kind, read_vectors
+from transferkit.models.word_vectors import (  # importing registers the model with AutoConfig / AutoModel
+    WordVectorConfig,
+    WordVectorModel,
+    build_tokenizer,
+    coverage,
+    embedding_matrix,
+    vocabulary,
+)
 
 __all__ = [
     "CatalogEntry",
     "LayerGroup",
     "LoadedModel",
     "ResolvedModel",
+    "StaticVectors",
+    "WordVectorConfig",
+    "WordVectorModel",
     "available",
+    "build_tokenizer",
     "catalog_entries",
     "catalog_names",
     "check_weights",
+    "coverage",
+    "embedding_matrix",
     "fingerprint_dir",
     "get_entry",
     "layer_groups",
     "load_backbone",
     "load_config",
+    "model_kind",
     "num_layers",
+    "read_vectors",
     "resolve",
     "save_backbone",
+    "vocabulary",
 ]

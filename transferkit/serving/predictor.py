@@ -3,11 +3,17 @@
 A run's ``model/`` directory holds either a neural model (``transferkit.json`` +
 ``model.safetensors`` + backbone ``config.json`` + tokenizer) or a classical one
 (``tfidf.json`` + ``tfidf.safetensors``).  Nothing is ever unpickled.
+
+Strategies that train a small delta on a frozen base (``lora``, ``bitfit``: ``saves_delta``)
+save only the parameters they train plus a reference to the base model
+(``base_model`` in ``transferkit.json``); loading rebuilds the base, re-applies the
+strategy and loads the delta on top.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any
 
@@ -18,13 +24,16 @@ from transferkit.core.config import build_dataclass
 from transferkit.core.contracts import Predictor, TextExamples
 from transferkit.core.errors import UserError
 from transferkit.data.collate import PaddingCollator
+from transferkit.models import get_entry, load_backbone, resolve
 from transferkit.modules.task_model import TaskModel
+from transferkit.strategies import STRATEGIES
 from transferkit.strategies.tfidf import TfidfPredictor
 from transferkit.tasks import TASKS
 from transferkit.training.checkpoint import state_dict_for_saving
 from transferkit.training.inference import run_batches
 
 META_FILE = "transferkit.json"
+logger = logging.getLogger("transferkit")
 
 
 class NeuralPredictor:
@@ -61,7 +70,11 @@ class NeuralPredictor:
         os.makedirs(directory, exist_ok=True)
         self.model.backbone.config.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
-        save_file(state_dict_for_saving(self.model), os.path.join(directory, "model.safetensors"))
+        state = state_dict_for_saving(self.model)
+        if "base_model" in self.meta:  # only what the strategy trains; the base is referenced
+            trained = {name for name, p in self.model.named_parameters() if p.requires_grad}
+            state = {name: tensor for name, tensor in state.items() if name in trained}
+        save_file(state, os.path.join(directory, "model.safetensors"))
         meta = {**self.meta, "kind": "neural", "labels": self.labels, "max_length": self.max_length, "layer": self.model.layer}
         with open(os.path.join(directory, META_FILE), "w", encoding="utf-8") as handle:
             json.dump(meta, handle, indent=2)
@@ -74,12 +87,57 @@ class NeuralPredictor:
             meta = json.load(handle)
         task_cls = TASKS.get(meta["task"])
         task = task_cls(build_dataclass(task_cls.Config, meta.get("task_options", {}), "model task"), meta["labels"])
-        backbone = AutoModel.from_config(AutoConfig.from_pretrained(directory))
-        model = TaskModel.build(backbone, task, meta.get("mlp_hidden", 0))
+        state = load_file(os.path.join(directory, "model.safetensors"))
+        if "base_model" in meta:
+            model = _delta_model(directory, meta, task, state)
+        else:
+            backbone = AutoModel.from_config(AutoConfig.from_pretrained(directory))
+            model = TaskModel.build(backbone, task, meta.get("mlp_hidden", 0))
+            model.load_state_dict(state)
         model.layer = meta.get("layer", -1)
-        model.load_state_dict(load_file(os.path.join(directory, "model.safetensors")))
+        model.eval()
         tokenizer = AutoTokenizer.from_pretrained(directory)
         return cls(model, tokenizer, meta["max_length"], meta)
+
+
+def _delta_model(directory: str, meta: dict[str, Any], task: Any, state: dict[str, Any]) -> TaskModel:
+    """Base model (by reference) + the strategy's structure + the saved delta."""
+    base = meta["base_model"]
+    try:
+        loaded = load_backbone(base["ref"])
+    except UserError as exc:
+        raise UserError(f"{directory}: this {meta['strategy']} model stores only its trained delta; its base model "
+                        f"'{base['ref']}' cannot be loaded ({exc})") from None
+    if loaded.fingerprint != base.get("fingerprint"):
+        logger.warning("base model %s differs from the one this %s model was trained on (fingerprint changed)",
+                       base["ref"], meta["strategy"])
+    strategy_cls = STRATEGIES.get(meta["strategy"])
+    strategy = strategy_cls(build_dataclass(strategy_cls.Config, meta.get("strategy_options", {}), "model strategy"))
+    model = strategy.prepare(TaskModel.build(loaded.backbone, task, meta.get("mlp_hidden", 0)))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    trained = {name for name, p in model.named_parameters() if p.requires_grad}
+    if unexpected or trained & set(missing):
+        raise UserError(f"{directory}: model.safetensors does not fit {meta['strategy']} on {base['ref']} "
+                        f"(unexpected: {sorted(unexpected)[:3]}, missing: {sorted(trained & set(missing))[:3]})")
+    return model
+
+
+def base_reference(model_ref: str, fingerprint: str) -> dict[str, str]:
+    """How a delta model names its base: the catalog name when there is one, else the resolved path or hub id."""
+    ref = model_ref if get_entry(model_ref) is not None else resolve(model_ref).path_or_id
+    return {"ref": ref, "fingerprint": fingerprint}
+
+
+def merge_delta(predictor: NeuralPredictor) -> NeuralPredictor:
+    """Fold a delta model into full weights (LoRA/IA³: ``W = W₀ + ΔW``); the result needs no base model."""
+    if "base_model" not in predictor.meta:
+        raise UserError("this model already holds full weights: nothing to merge")
+    merge = getattr(STRATEGIES.get(predictor.meta["strategy"]), "merge", None)
+    if merge is not None:
+        merge(predictor.model)
+    meta = {k: v for k, v in predictor.meta.items() if k != "base_model"}
+    meta["merged_from"] = predictor.meta["base_model"]["ref"]
+    return NeuralPredictor(predictor.model, predictor.tokenizer, predictor.max_length, meta, predictor.batch_size)
 
 
 def load_predictor(run_dir: str) -> Predictor:

@@ -22,9 +22,20 @@ from transferkit.training.inference import run_batches
 from transferkit.training.trainer import Trainer, seed_everything
 
 
+def source_model_for(strategy_cls: type, transformer_model: str, vectors: str) -> str:
+    """The source a strategy's contract runs on: ``vectors`` when its ``model_kind`` is ``vectors``
+    (e.g. ``word_vectors``), else ``transformer_model`` (a tiny BERT directory)."""
+    return vectors if getattr(strategy_cls, "model_kind", "transformer") == "vectors" else transformer_model
+
+
 def check_strategy(strategy_cls: type, task: Any, model_dir: str, train: TextExamples) -> dict[str, Any]:
-    """Assert the strategy contract on a tiny model; returns what was observed (for tests to inspect)."""
+    """Assert the strategy contract on a tiny model; returns what was observed (for tests to inspect).
+
+    ``model_dir`` is the source model: a tiny transformer directory, or a small word-vectors
+    file for a strategy whose ``model_kind`` is ``vectors`` (see :func:`source_model_for`).
+    """
     assert isinstance(strategy_cls.name, str) and strategy_cls.name
+    assert getattr(strategy_cls, "model_kind", "transformer") in ("transformer", "vectors"), strategy_cls.model_kind
     assert strategy_cls.kind in ("neural", "frozen", "classical"), strategy_cls.kind
     assert dataclasses.is_dataclass(strategy_cls.Config), "Config must be a dataclass"
     for field in dataclasses.fields(strategy_cls.Config):

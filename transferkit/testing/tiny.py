@@ -1,4 +1,4 @@
-"""Tiny, offline model directories for tests: a random BERT and broken directories.
+"""Tiny, offline models for tests: a random BERT, broken directories, a small word-vectors file.
 
 :func:`make_tiny_bert` writes a few-kilobyte BERT (safetensors + fast WordPiece
 tokenizer) in well under a second, so tests never need the network or a real model.
@@ -85,6 +85,21 @@ def make_tiny_bert(
         torch.manual_seed(seed)
         model = BertModel(_tiny_config(len(vocab), hidden_size, layers, heads))
     model.save_pretrained(str(target))
+    return str(target)
+
+
+def write_tiny_vectors(path: str | os.PathLike[str], words: Iterable[str], dim: int = 8, seed: int = 0) -> str:
+    """Write a GloVe-format text file (``word v_1 ... v_dim`` per line, no header) of N(0, 0.5²) vectors.
+
+    The vectors depend only on ``seed`` and the word order; the global RNG is untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    unique = list(dict.fromkeys(str(word) for word in words))
+    generator = torch.Generator().manual_seed(seed)
+    matrix = torch.randn(len(unique), dim, generator=generator) * 0.5
+    lines = (f"{word} {' '.join(f'{value:.6f}' for value in row)}\n" for word, row in zip(unique, matrix.tolist(), strict=True))
+    target.write_text("".join(lines), encoding="utf-8")
     return str(target)
 
 
