@@ -247,8 +247,19 @@ def _worker(output_dir: str, cid: str, config: RunConfig) -> tuple[str, str]:
     return run_cell(ResultsStore(output_dir), cid, config, EmbeddingCache())
 
 
+def axis_label(value: Any) -> Any:
+    """How a cell's axis value is stored and shown: ``{name: lora, r: 4}`` -> ``lora(r=4)``; scalars as they are."""
+    if isinstance(value, dict) and "name" in value:
+        options = ", ".join(f"{k}={v}" for k, v in value.items() if k != "name")
+        return f"{value['name']}({options})" if options else str(value["name"])
+    if isinstance(value, (dict, list)):
+        return _scalar_text(value)
+    return value
+
+
 def _label(axes: dict[str, Any]) -> str:
-    return " ".join(str(v) if k in TOP_KEYS else f"{k.rsplit('.', 1)[-1]}={v}" for k, v in axes.items())
+    return " ".join(str(axis_label(v)) if k in TOP_KEYS else f"{k.rsplit('.', 1)[-1]}={axis_label(v)}"
+                    for k, v in axes.items())
 
 
 def _report(progress: bool, index: int, total: int, axes: dict[str, Any], status: str, message: str) -> None:
@@ -263,7 +274,8 @@ def run_grid(spec: GridSpec, output_dir: str, workers: int = 1, progress: bool =
     cells = expand(spec, output_dir)
     store = ResultsStore(output_dir)
     for axes, config in cells:
-        store.add(Cell(os.path.basename(str(config.output)), axes, config.to_dict()))
+        labels = {key: axis_label(value) for key, value in axes.items()}
+        store.add(Cell(os.path.basename(str(config.output)), labels, config.to_dict()))
     finished = {c.cell_id for c in store.cells(status="done")}
     todo = [(axes, config) for axes, config in cells if os.path.basename(str(config.output)) not in finished]
     skipped = len(cells) - len(todo)

@@ -25,7 +25,13 @@ from transferkit.reporting.stats import group_axes, metric_value, paired_compari
 __all__ = ["BASELINES", "render_report"]
 
 BASELINES = ("scratch", "tfidf")
-"""Strategies every other (transfer) strategy is compared against, when present."""
+"""Strategies every other (transfer) strategy is compared against, when present; so is any
+strategy run with ``init=random`` (e.g. ``word_vectors(init=random)``)."""
+
+
+def is_baseline(strategy: str) -> bool:
+    """A no-transfer strategy label: a baseline by name or a random-init variant."""
+    return strategy in BASELINES or "init=random" in strategy
 
 _CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1200px;
 color:#222;padding:0 1rem}h1{margin-bottom:.2rem}.meta{color:#666;margin-top:0}table{border-collapse:collapse;
@@ -70,8 +76,8 @@ def _comparisons(cells: Sequence[Cell], metric: str) -> tuple[list[str], list[li
                         key=sort_key)
     header = ["strategy", "vs", "pairs", "mean A", "mean B", "mean diff (A−B)", "95% bootstrap CI", "p (sign-flip)"]
     rows = []
-    for baseline in (b for b in BASELINES if b in strategies):
-        for strategy in (s for s in strategies if s not in BASELINES):
+    for baseline in (b for b in strategies if is_baseline(b)):
+        for strategy in (s for s in strategies if not is_baseline(s)):
             r = paired_comparison(cells, strategy, baseline, metric)
             if r["n_pairs"]:
                 rows.append([strategy, baseline, str(r["n_pairs"]), _fmt(r["mean_a"]), _fmt(r["mean_b"]),
