@@ -8,11 +8,13 @@ import pytest
 
 from transferkit.core.config import RunConfig
 from transferkit.data import read_table, to_examples
+from transferkit.data.tagging import read_tagged
 from transferkit.experiments.api import evaluate_run
 from transferkit.experiments.run import train
+from transferkit.experiments.splits import tag_labels
 from transferkit.strategies import STRATEGIES
 from transferkit.tasks import TASKS
-from transferkit.testing import check_strategy, source_model_for
+from transferkit.testing import check_strategy, source_model_for, write_toy_conll
 
 PAIRS = [(s, t) for s in STRATEGIES.names() for t in TASKS.names() if t in STRATEGIES.get(s).supports]
 
@@ -22,18 +24,35 @@ def toy_examples(path: str):
     return examples, labels
 
 
+@pytest.fixture(scope="module")
+def toy_data(toy_files: dict[str, str], tmp_path_factory) -> dict[str, dict[str, str]]:
+    """Train/eval files per task: sentiment CSVs and CoNLL files of people and places."""
+    root = tmp_path_factory.mktemp("toy_conll")
+    return {"classification": toy_files,
+            "token_classification": {"train": write_toy_conll(str(root / "train.conll"), 240, seed=0),
+                                     "eval": write_toy_conll(str(root / "eval.conll"), 80, seed=1)}}
+
+
+def task_examples(task: str, path: str):
+    if task == "token_classification":
+        sentences = read_tagged(path)
+        return sentences, tag_labels(sentences).names
+    examples, labels = toy_examples(path)
+    return examples, labels.names
+
+
 @pytest.mark.parametrize(("strategy", "task"), PAIRS)
-def test_check_strategy(strategy: str, task: str, tiny_model: str, tiny_vectors: str,
-                        toy_files: dict[str, str]) -> None:
-    examples, labels = toy_examples(toy_files["train"])
+def test_check_strategy(strategy: str, task: str, tiny_model: str, tiny_vectors: str, toy_data) -> None:
+    examples, labels = task_examples(task, toy_data[task]["train"])
     source = source_model_for(STRATEGIES.get(strategy), tiny_model, tiny_vectors)
-    observed = check_strategy(STRATEGIES.get(strategy), TASKS.get(task)(labels=labels.names), source, examples)
+    observed = check_strategy(STRATEGIES.get(strategy), TASKS.get(task)(labels=labels), source, examples)
     assert observed
 
 
 @pytest.mark.parametrize(("strategy", "task"), PAIRS)
 def test_run_learns_saves_and_reloads(strategy: str, task: str, tiny_model: str, tiny_vectors: str,
-                                      toy_files: dict[str, str], tmp_path) -> None:
+                                      toy_data, tmp_path) -> None:
+    toy_files = toy_data[task]
     output = str(tmp_path / "run")
     source = source_model_for(STRATEGIES.get(strategy), tiny_model, tiny_vectors)
     config = RunConfig.from_dict({
@@ -45,9 +64,14 @@ def test_run_learns_saves_and_reloads(strategy: str, task: str, tiny_model: str,
     for name in ("config.yaml", "metrics.json", "card.md", "train.log", "history.json", "model/labels.json"):
         assert os.path.exists(os.path.join(output, name)), name
     assert not os.path.exists(output + ".partial")
-    assert result.metrics["eval"]["accuracy"] >= 0.8, result.metrics["eval"]["accuracy"]
     assert 0 < result.metrics["trainable_parameters"] <= result.metrics["total_parameters"]
     reloaded = evaluate_run(output, toy_files["eval"])
+    if task == "token_classification":  # all-O scores entity F1 0; a tiny random encoder must clearly beat it
+        assert result.metrics["eval"]["f1"] >= 0.2, result.metrics["eval"]["f1"]
+        assert reloaded["f1"] == pytest.approx(result.metrics["eval"]["f1"])
+        assert reloaded["per_type"] == result.metrics["eval"]["per_type"]
+        return
+    assert result.metrics["eval"]["accuracy"] >= 0.8, result.metrics["eval"]["accuracy"]
     assert reloaded["confusion_matrix"] == result.metrics["eval"]["confusion_matrix"]
     assert reloaded["accuracy"] == pytest.approx(result.metrics["eval"]["accuracy"])
     assert reloaded["roc_auc"] == pytest.approx(result.metrics["eval"]["roc_auc"], abs=1e-6)

@@ -59,7 +59,8 @@ class DataConfig:
     train: str | None = option(None, "training file (csv/tsv/jsonl), HF datasets dir, or 'hf:NAME[:CONFIG]'")
     eval: str | None = option(None, "evaluation file; if absent, a stratified split of train")
     test: str | None = option(None, "optional held-out test file, evaluated once at the end")
-    format: Literal["auto", "csv", "tsv", "jsonl", "hf"] = option("auto", "file format; auto = by extension")
+    format: Literal["auto", "csv", "tsv", "jsonl", "hf", "conll", "chinese_bio", "msra"] = option(
+        "auto", "file format; auto = by extension (conll / chinese_bio / msra: tagged files for token classification)")
     text_column: str = option("text", "column holding the text")
     text_pair_column: str | None = option(None, "second text column for sentence-pair tasks")
     label_column: str = option("label", "column holding the label (string or int)")
@@ -89,7 +90,7 @@ class TrainingConfig:
     seed: int = option(42, "seed for initialisation, dropout and batch order")
     eval_every_epoch: bool = option(True, "evaluate after every epoch (best-checkpoint restore); false = only at the end")
     early_stopping_patience: int | None = option(None, "stop after this many evals without improvement")
-    metric_for_best: str = option("accuracy", "eval metric used for best-checkpoint restore")
+    metric_for_best: str | None = option(None, "eval metric used for best-checkpoint restore; null = the task's (accuracy, entity f1, ...)")
     checkpoint_every: int = option(50, "save a resumable checkpoint every N optimiser steps (0 = epochs only)")
     max_steps: int | None = option(None, "stop after this many optimiser steps (overrides epochs)")
     mixed_precision: Literal["no", "fp16", "bf16"] = option("no", "Accelerate mixed precision")

@@ -35,12 +35,14 @@ class PaddingCollator:
     def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if not features:
             raise ValueError("cannot collate an empty batch")
-        keys = list(features[0])
+        keys = [key for key in features[0] if not key.startswith("_")]  # "_..." = decoding metadata, not tensors
         batch: dict[str, torch.Tensor] = {}
         for key in keys:
             values = [feature[key] for feature in features]
             if key in SEQUENCE_KEYS:
                 batch[key] = self._pad(values, self.pad_token_id if key == "input_ids" else 0)
+            elif key == "labels" and isinstance(values[0], (list, tuple, np.ndarray)):
+                batch[key] = self._pad(values, -100)  # per-token labels; -100 = ignored by the loss
             elif key == "labels":
                 batch[key] = torch.as_tensor(np.asarray(values, dtype=np.int64))
             elif key == "features":

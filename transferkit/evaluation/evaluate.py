@@ -11,7 +11,12 @@ from transferkit.evaluation.bootstrap import bootstrap_ci
 
 
 def evaluate(predictor: Predictor, task: Task, examples: TextExamples, seed: int = 0) -> dict[str, Any]:
-    """Metrics of ``predictor`` on ``examples`` with percentile-bootstrap CIs (1,000 resamples)."""
+    """Metrics of ``predictor`` on ``examples`` with percentile-bootstrap CIs (1,000 resamples).
+
+    Tasks other than classification evaluate their own predictions (``task.evaluate``).
+    """
+    if hasattr(task, "evaluate"):
+        return task.evaluate(predictor.predict(examples), examples, seed)
     probabilities = predictor.predict_proba(examples)
     references = np.asarray(examples.labels)
     metrics = task.metrics(probabilities, references)

@@ -18,10 +18,11 @@ import yaml
 from transferkit.core.config import DataConfig, RunConfig, apply_overrides, build_dataclass, read_yaml_file
 from transferkit.core.errors import UserError
 from transferkit.data import LabelMap
+from transferkit.data.tagging import entities_with_offsets
 from transferkit.evaluation import evaluate
 from transferkit.experiments import run
-from transferkit.experiments.splits import read_examples
-from transferkit.serving import NeuralPredictor, load_predictor, write_predictions
+from transferkit.experiments.splits import read_examples, read_tagged_file
+from transferkit.serving import NeuralPredictor, load_predictor, write_predictions, write_records
 from transferkit.serving.predictor import merge_delta
 from transferkit.tasks import TASKS
 
@@ -66,10 +67,13 @@ def evaluate_run(run_dir: str, data: str, text_column: str | None = None, label_
     """Metrics (with bootstrap CIs) of a saved run on a labelled file."""
     saved = _run_config(run_dir)
     predictor = load_predictor(run_dir)
+    task_cls = TASKS.get(saved["task"]["name"])
+    if task_cls.data_kind == "tagged":
+        task = predictor.task
+        return evaluate(predictor, task, read_tagged_file(data, _data_config(saved, {}), task.config))
     columns = {"text_column": text_column, "label_column": label_column, "text_pair_column": text_pair_column}
     labels = LabelMap.load(os.path.join(run_dir, "model", "labels.json"))
     examples, _ = read_examples(data, _data_config(saved, columns), labels)
-    task_cls = TASKS.get(saved["task"]["name"])
     options = {k: v for k, v in saved["task"].items() if k != "name"}
     task = task_cls(build_dataclass(task_cls.Config, options, "run config task"), labels.names)
     return evaluate(predictor, task, examples)
@@ -80,11 +84,26 @@ def predict_file(run_dir: str, input_path: str, output_path: str, text_column: s
     """Write label + probabilities for every row of ``input_path``; returns the row count."""
     saved = _run_config(run_dir)
     predictor = load_predictor(run_dir)
+    if TASKS.get(saved["task"]["name"]).data_kind == "tagged":
+        return _predict_tagged(predictor, saved, input_path, output_path)
     data = _data_config(saved, {"text_column": text_column, "text_pair_column": text_pair_column})
     data.label_column = "\x00"  # prediction input: a label column, if any, is ignored
     examples, _ = read_examples(input_path, data, None, require_labels=False)
     write_predictions(output_path, examples.texts, predictor.predict_proba(examples), predictor.labels)
     return len(examples)
+
+
+def _predict_tagged(predictor: Any, saved: dict[str, Any], input_path: str, output_path: str) -> int:
+    """Tags and entities (with character offsets into the space- or ''-joined tokens) per sentence."""
+    task = predictor.task
+    config = dataclasses.replace(task.config, tag_column=None)  # input needs tokens only; tags, if any, ignored
+    sentences = read_tagged_file(input_path, _data_config(saved, {}), config)
+    tags = predictor.predict(sentences)
+    records = [{"tokens": tokens, "tags": sentence_tags,
+                "entities": entities_with_offsets(tokens, sentence_tags, task.config.joiner)}
+               for tokens, sentence_tags in zip(sentences.tokens, tags, strict=True)]
+    write_records(output_path, records)
+    return len(records)
 
 
 def export_run(run_dir: str, output: str, merge: bool = False) -> str:

@@ -9,6 +9,26 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+TASK_COLUMNS = {
+    "classification": [("accuracy", "accuracy"), ("macro_f1", "macro F1"), ("roc_auc", "ROC-AUC")],
+    "token_classification": [("f1", "entity F1"), ("precision", "precision"), ("recall", "recall")],
+}
+
+
+def _metric_table(metrics: dict[str, Any], columns: list[tuple[str, str]]) -> list[str]:
+    """Rows per split; the 95% CI is that of the first (primary) metric."""
+    primary = columns[0][0]
+    lines = ["| split | " + " | ".join(title for _, title in columns) + f" | {columns[0][1]} 95% CI |",
+             "|---|" + "---|" * (len(columns) + 1)]
+    for split in ("eval", "test"):
+        if split in metrics:
+            m = metrics[split]
+            ci = m.get("ci95", {}).get(primary)
+            ci_text = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "n/a"
+            lines.append(f"| {split} | " + " | ".join(_fmt(m.get(key)) for key, _ in columns) + f" | {ci_text} |")
+    return lines
+
+
 def model_card(config: dict[str, Any], metrics: dict[str, Any], data_summary: dict[str, Any]) -> str:
     """A short, honest card: source model, strategy, data, metrics with CIs, limits."""
     strategy = config["strategy"]
@@ -28,15 +48,8 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any], data_summary: di
         f"- training class counts: {data_summary['train_counts']}",
         "",
         "## Metrics",
-        "| split | accuracy | macro F1 | ROC-AUC | accuracy 95% CI |",
-        "|---|---|---|---|---|",
+        *_metric_table(metrics, TASK_COLUMNS.get(config["task"]["name"], TASK_COLUMNS["classification"])),
     ]
-    for split in ("eval", "test"):
-        if split in metrics:
-            m = metrics[split]
-            ci = m.get("ci95", {}).get("accuracy")
-            ci_text = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "n/a"
-            lines.append(f"| {split} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | {_fmt(m.get('roc_auc'))} | {ci_text} |")
     lines += [
         "",
         f"Cost: {metrics['train_seconds']:.1f} s training, {metrics['trainable_parameters']:,} trainable of "

@@ -92,8 +92,10 @@ def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None 
             check_source(config.model)
         else:
             check_model(config.model, random_init=parts.strategy.random_init)
-    splits = load_splits(config.data, config.training.seed)
+    splits = load_splits(config.data, config.training.seed, parts.task_config)
     task = parts.task_cls(parts.task_config, splits.labels.names)
+    if config.training.metric_for_best is None:
+        config.training = dataclasses.replace(config.training, metric_for_best=task.primary_metric)
     resolved = parts.resolved(config)
     with run:
         logger.info("run %s: %s on %s, %d train / %d eval examples", run.output, parts.strategy.name,
@@ -106,7 +108,7 @@ def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None 
         predictor.save(run.path("model"))
         splits.labels.save(run.path("model/labels.json"))
         summary = {"train_size": len(splits.train), "eval_size": len(splits.eval), "labels": splits.labels.names,
-                   "train_counts": class_counts(splits.train, splits.labels)}
+                   "train_counts": class_counts(splits.train, splits.labels) if task.data_kind == "text" else {}}
         run.write_yaml("config.yaml", resolved)
         run.write_json("metrics.json", metrics)
         history = fit.history if fit else []
@@ -162,7 +164,7 @@ def fit_predictor(config: RunConfig, strategy: Any, task: Any, splits: Splits, c
     else:
         eval_features = predictor.featurize(splits.eval)
         fit = trainer.fit(model, predictor.featurize(splits.train),
-                          lambda m: predictor.metrics_on(m, eval_features, splits.eval.labels), resume=resume)
+                          lambda m: predictor.metrics_on(m, eval_features, task.references(splits.eval)), resume=resume)
     model.eval()
     return predictor, fit, params
 

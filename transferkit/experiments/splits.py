@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -18,13 +19,16 @@ from transferkit.data import (
     stratified_split,
     to_examples,
 )
+from transferkit.data.tagging import TAGGED_FORMATS, TaggedSentences, read_tagged
 
 
 @dataclass
 class Splits:
-    train: TextExamples
-    eval: TextExamples
-    test: TextExamples | None
+    """Examples of one run (``TextExamples`` for classification, ``TaggedSentences`` for tagging)."""
+
+    train: Any
+    eval: Any
+    test: Any
     labels: LabelMap
 
 
@@ -35,12 +39,15 @@ def read_examples(path: str, data: DataConfig, label_map: LabelMap | None, requi
     return to_examples(table, data.text_column, data.label_column, data.text_pair_column, label_map, require_labels)
 
 
-def load_splits(data: DataConfig, seed: int = 0) -> Splits:
+def load_splits(data: DataConfig, seed: int = 0, task_config: Any = None) -> Splits:
     """Train (after split, budget and cap), eval and optional test examples, all validated.
 
     ``seed`` (the run's training seed) draws the label budget unless ``data.budget_seed`` is set,
-    so repeating a run over seeds also repeats it over different labelled samples.
+    so repeating a run over seeds also repeats it over different labelled samples.  A task
+    config with CoNLL columns (token classification) reads tagged sentences instead.
     """
+    if task_config is not None and hasattr(task_config, "tag_column"):
+        return load_tagged_splits(data, seed, task_config)
     if not data.train:
         raise UserError("no training data: pass --train FILE or set data.train in the config")
     train, labels = read_examples(data.train, data, None)
@@ -63,6 +70,45 @@ def load_splits(data: DataConfig, seed: int = 0) -> Splits:
     check_trainable(train, labels)
     test = read_examples(data.test, data, labels)[0] if data.test else None
     return Splits(train, eval_examples, test, labels)
+
+
+def read_tagged_file(path: str, data: DataConfig, task_config: Any) -> TaggedSentences:
+    fmt = data.format if data.format in TAGGED_FORMATS else "auto"
+    return read_tagged(path, fmt, task_config.token_column, task_config.tag_column)
+
+
+def tag_labels(train: TaggedSentences, scheme: str = "iob2") -> LabelMap:
+    """``O`` + B-/I- (B-/I-/E-/S- for BIOES) for every entity type in the training tags."""
+    types = sorted({tag[2:] for tag in train.tag_set() if tag != "O"})
+    prefixes = "BIES" if scheme == "bioes" else "BI"
+    return LabelMap(["O", *[f"{prefix}-{kind}" for kind in types for prefix in prefixes]])
+
+
+def load_tagged_splits(data: DataConfig, seed: int, task_config: Any) -> Splits:
+    """Sentences for token classification; ``budget`` and caps count sentences (int) or a fraction."""
+    if not data.train:
+        raise UserError("no training data: pass --train FILE or set data.train in the config")
+    train = read_tagged_file(data.train, data, task_config)
+    if train.tags is None:
+        raise UserError(f"{data.train}: no tag column; token classification needs token and tag columns")
+    rng = np.random.default_rng(data.split_seed)
+    if data.eval:
+        eval_examples = read_tagged_file(data.eval, data, task_config)
+    else:
+        if not 0 < data.eval_fraction < 1:
+            raise UserError(f"data.eval_fraction must be between 0 and 1, got {data.eval_fraction}")
+        order = rng.permutation(len(train))
+        cut = max(1, round(len(train) * data.eval_fraction))
+        train, eval_examples = train.subset(np.sort(order[cut:])), train.subset(np.sort(order[:cut]))
+    sample = np.random.default_rng(seed if data.budget_seed is None else data.budget_seed)
+    for cap in (data.budget, data.max_train_examples):
+        if cap is not None and cap < len(train):
+            count = int(cap) if cap >= 1 else max(1, round(cap * len(train)))
+            train = train.subset(np.sort(sample.permutation(len(train))[:count]))
+    if data.max_eval_examples is not None and data.max_eval_examples < len(eval_examples):
+        eval_examples = eval_examples.subset(np.sort(rng.permutation(len(eval_examples))[: data.max_eval_examples]))
+    test = read_tagged_file(data.test, data, task_config) if data.test else None
+    return Splits(train, eval_examples, test, tag_labels(train, task_config.scheme))
 
 
 def class_counts(examples: TextExamples, labels: LabelMap) -> dict[str, int]:

@@ -32,3 +32,15 @@ def write_predictions(path: str, texts: list[str], probabilities: np.ndarray, la
             for text, index, row in zip(texts, predicted, probabilities, strict=True):
                 writer.writerow([text, labels[index], *[f"{p:.6f}" for p in row]])
     os.replace(handle.name, path)
+
+
+def write_records(path: str, records: list[dict]) -> None:
+    """One JSON object per line (e.g. tagged sentences with their entities), written atomically."""
+    if os.path.splitext(path)[1].lower() != ".jsonl":
+        raise UserError(f"--output {path}: predictions of this task are written as JSON Lines; use a .jsonl file name")
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, encoding="utf-8", suffix=".tmp") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(handle.name, path)

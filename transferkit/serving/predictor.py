@@ -48,17 +48,24 @@ class NeuralPredictor:
     def featurize(self, examples: TextExamples) -> list[dict[str, Any]]:
         return self.task.featurize(examples, self.tokenizer, self.max_length)
 
-    def logits_of(self, model: Any, features: list[dict[str, Any]], batch_size: int | None = None) -> np.ndarray:
-        """(n, num_labels) logits of ``model`` (this predictor's model or one in training) on features."""
+    def logits_of(self, model: Any, features: list[dict[str, Any]], batch_size: int | None = None) -> Any:
+        """Logits of ``model`` (this predictor's or one in training) on features: an (n, num_labels)
+        array, or a list of (length_i, num_labels) arrays for per-token tasks."""
         model.eval()
         device = next(model.parameters()).device
         return run_batches(lambda batch: model(batch)["logits"], features, self.collator,
-                           batch_size or self.batch_size, device)
+                           batch_size or self.batch_size, device, ragged=getattr(self.task, "ragged_outputs", False))
 
-    def metrics_on(self, model: Any, features: list[dict[str, Any]], labels: Any, batch_size: int | None = None
+    def metrics_on(self, model: Any, features: list[dict[str, Any]], references: Any, batch_size: int | None = None
                    ) -> dict[str, Any]:
         """The task's metrics of ``model`` on pre-featurised examples (per-epoch evaluation)."""
-        return self.task.metrics(self.task.decode(self.logits_of(model, features, batch_size)), np.asarray(labels))
+        outputs = self.logits_of(model, features, batch_size)
+        return self.task.metrics(self.task.decode(outputs, features), references)
+
+    def predict(self, examples: Any) -> Any:
+        """Task-space predictions: class probabilities, tag sequences, ..."""
+        features = self.featurize(examples)
+        return self.task.decode(self.logits_of(self.model, features), features)
 
     def logits(self, examples: TextExamples) -> np.ndarray:
         return self.logits_of(self.model, self.featurize(examples))

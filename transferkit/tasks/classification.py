@@ -33,6 +33,9 @@ class ClassificationTask:
 
     name: ClassVar[str] = "classification"
     Config: ClassVar[type] = ClassificationConfig
+    data_kind: ClassVar[str] = "text"
+    primary_metric: ClassVar[str] = "accuracy"
+    ragged_outputs: ClassVar[bool] = False
 
     def __init__(self, config: ClassificationConfig | None = None, labels: list[str] | None = None) -> None:
         self.config = config or ClassificationConfig()
@@ -58,9 +61,12 @@ class ClassificationTask:
     def loss(self, outputs: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
         return F.cross_entropy(outputs["logits"], batch["labels"])
 
-    def decode(self, logits: np.ndarray) -> np.ndarray:
+    def decode(self, logits: np.ndarray, features: Any = None) -> np.ndarray:
         """(n, num_labels) logits -> (n, num_labels) probabilities."""
         return torch.softmax(torch.as_tensor(logits, dtype=torch.float32), dim=-1).numpy()
+
+    def references(self, examples: TextExamples) -> np.ndarray:
+        return np.asarray(examples.labels)
 
     def metrics(self, probabilities: np.ndarray, references: Any) -> dict[str, Any]:
         return classification_metrics(np.asarray(references), probabilities, self.labels)

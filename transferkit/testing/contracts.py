@@ -71,6 +71,11 @@ def _check_neural(strategy: Any, task: Any, model_dir: str, train: TextExamples)
     assert changed, "training changed no parameter"
     assert not changed & set(frozen), f"frozen parameters changed: {sorted(changed & set(frozen))[:3]}"
     model.eval()
-    logits = run_batches(lambda b: model(b)["logits"], features, collator, 32)
-    assert logits.shape == (len(train), len(task.labels))
+    ragged = getattr(task, "ragged_outputs", False)
+    logits = run_batches(lambda b: model(b)["logits"], features, collator, 32, ragged=ragged)
+    if ragged:  # per-token tasks: one (length, num_labels) array per feature
+        assert [len(x) for x in logits] == [len(f["input_ids"]) for f in features]
+        assert all(x.shape[1] == len(task.labels) for x in logits)
+    else:
+        assert logits.shape == (len(train), len(task.labels))
     return {"changed": changed, "frozen": frozen, "logits": logits}

@@ -33,3 +33,35 @@ def write_toy_csv(path: str, n: int, seed: int = 0, text_column: str = "sentence
         writer.writerow([text_column, "label"])
         writer.writerows(toy_sentences(n, seed))
     return path
+
+
+PEOPLE = ["alice", "bob", "carol"]
+PLACES = [["paris"], ["rome"], ["new", "york"]]
+
+
+def toy_tagged_sentences(n: int, seed: int = 0) -> list[list[tuple[str, str]]]:
+    """``n`` sentences of (token, IOB2 tag): people are PER, places LOC (``new york`` spans two tokens)."""
+    rng = random.Random(seed)
+    sentences = []
+    for _ in range(n):
+        chunks: list[list[tuple[str, str]]] = [[(rng.choice(NEUTRAL), "O")] for _ in range(rng.randint(2, 12))]
+        for _ in range(rng.randint(1, 3)):
+            if rng.random() < 0.5:
+                entity = [(rng.choice(PEOPLE), "B-PER")]
+            else:
+                place = rng.choice(PLACES)
+                entity = [(w, "B-LOC" if i == 0 else "I-LOC") for i, w in enumerate(place)]
+            chunks.insert(rng.randint(0, len(chunks)), entity)
+        sentences.append([pair for chunk in chunks for pair in chunk])
+    return sentences
+
+
+def write_toy_conll(path: str, n: int, seed: int = 0) -> str:
+    """A CoNLL file (``token POS tag``, ``-DOCSTART-`` first, blank lines between sentences)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    lines = ["-DOCSTART- -X- O", ""]
+    for sentence in toy_tagged_sentences(n, seed):
+        lines += [f"{token} NN {tag}" for token, tag in sentence] + [""]
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+    return path

@@ -16,11 +16,13 @@ def run_batches(
     batch_size: int,
     device: torch.device | str = "cpu",
     progress: Any = None,
-) -> np.ndarray:
+    ragged: bool = False,
+) -> np.ndarray | list[np.ndarray]:
     """Apply ``forward`` to every feature; returns (n, ...) float32 outputs in input order.
 
     Sorting by length first means each batch pads to a near-equal length, which on a CPU
-    is most of the speed of inference.
+    is most of the speed of inference.  ``ragged``: per-token outputs, returned as a list of
+    (length_i, ...) arrays with the padding cut off.
     """
     if not features:
         return np.zeros((0,), dtype=np.float32)
@@ -31,9 +33,18 @@ def run_batches(
         for start in range(0, len(order), batch_size):
             chunk = [features[i] for i in order[start : start + batch_size]]
             batch = {k: v.to(device) for k, v in collator(chunk).items() if k != "labels"}
-            outputs.append(forward(batch).float().cpu().numpy())
+            output = forward(batch).float().cpu().numpy()
+            if ragged:
+                outputs.extend(row[: len(f["input_ids"])] for row, f in zip(output, chunk, strict=True))
+            else:
+                outputs.append(output)
             if progress is not None:
                 progress.update(len(chunk))
+    if ragged:
+        result_list: list[np.ndarray] = [np.empty(0)] * len(features)
+        for position, index in enumerate(order):
+            result_list[index] = outputs[position]
+        return result_list
     stacked = np.concatenate(outputs)
     result = np.empty_like(stacked)
     result[order] = stacked

@@ -180,7 +180,7 @@ class Trainer:
 
     def _track_best(self, model, optimizer, state: TrainState, metrics: dict[str, Any], best):
         cfg = self.config
-        name = cfg.metric_for_best
+        name = cfg.metric_for_best or "accuracy"  # the composition root fills in the task's own metric
         if name not in metrics:
             raise ValueError(f"training.metric_for_best '{name}' is not among the eval metrics {sorted(metrics)}")
         value = float(metrics[name])
@@ -188,7 +188,7 @@ class Trainer:
         improved = state.best_metric is None or sign * value > sign * state.best_metric
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         state.history.append({"step": state.step, "epoch": state.epoch, "eval": scalars})
-        shown = {k: scalars[k] for k in dict.fromkeys((name, "accuracy", "macro_f1")) if k in scalars}
+        shown = {k: scalars[k] for k in dict.fromkeys((name, "accuracy", "macro_f1", "f1")) if k in scalars}
         logger.info("epoch %d step %d: %s%s", state.epoch + 1, state.step,
                     " ".join(f"{k}={v:.4f}" for k, v in shown.items()), " (best)" if improved else "")
         if cfg.log_with:
