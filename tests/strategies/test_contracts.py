@@ -8,13 +8,14 @@ import pytest
 
 from transferkit.core.config import RunConfig
 from transferkit.data import read_table, to_examples
+from transferkit.data.qa import read_squad
 from transferkit.data.tagging import read_tagged
 from transferkit.experiments.api import evaluate_run
 from transferkit.experiments.run import train
 from transferkit.experiments.splits import tag_labels
 from transferkit.strategies import STRATEGIES
 from transferkit.tasks import TASKS
-from transferkit.testing import check_strategy, source_model_for, write_toy_conll
+from transferkit.testing import check_strategy, source_model_for, write_toy_conll, write_toy_squad
 
 PAIRS = [(s, t) for s in STRATEGIES.names() for t in TASKS.names() if t in STRATEGIES.get(s).supports]
 
@@ -30,10 +31,14 @@ def toy_data(toy_files: dict[str, str], tmp_path_factory) -> dict[str, dict[str,
     root = tmp_path_factory.mktemp("toy_conll")
     return {"classification": toy_files,
             "token_classification": {"train": write_toy_conll(str(root / "train.conll"), 240, seed=0),
-                                     "eval": write_toy_conll(str(root / "eval.conll"), 80, seed=1)}}
+                                     "eval": write_toy_conll(str(root / "eval.conll"), 80, seed=1)},
+            "question_answering": {"train": write_toy_squad(str(root / "train.json"), 240, seed=0),
+                                   "eval": write_toy_squad(str(root / "eval.json"), 80, seed=1)}}
 
 
 def task_examples(task: str, path: str):
+    if task == "question_answering":
+        return read_squad(path), ["start", "end"]
     if task == "token_classification":
         sentences = read_tagged(path)
         return sentences, tag_labels(sentences).names
@@ -66,6 +71,10 @@ def test_run_learns_saves_and_reloads(strategy: str, task: str, tiny_model: str,
     assert not os.path.exists(output + ".partial")
     assert 0 < result.metrics["trainable_parameters"] <= result.metrics["total_parameters"]
     reloaded = evaluate_run(output, toy_files["eval"])
+    if task == "question_answering":  # always answering the first context word scores ~F1 5 on this data
+        assert result.metrics["eval"]["f1"] >= 40, result.metrics["eval"]["f1"]
+        assert reloaded["f1"] == pytest.approx(result.metrics["eval"]["f1"])
+        return
     if task == "token_classification":  # all-O scores entity F1 0; a tiny random encoder must clearly beat it
         assert result.metrics["eval"]["f1"] >= 0.2, result.metrics["eval"]["f1"]
         assert reloaded["f1"] == pytest.approx(result.metrics["eval"]["f1"])

@@ -79,7 +79,8 @@ def train(
     flags = [f"{key}={values[name]}" for name, key in TRAIN_FLAGS.items() if values[name] is not None]
     result = train_run(config, [*flags, *(set_ or [])], resume=resume)
     evaluation = result.metrics["eval"]
-    summary = {k: evaluation[k] for k in ("f1", "precision", "recall", "accuracy", "macro_f1", "roc_auc") if k in evaluation}
+    summary = {k: evaluation[k] for k in ("f1", "exact_match", "precision", "recall", "accuracy", "macro_f1", "roc_auc")
+               if k in evaluation}
     typer.echo(json.dumps({"output": result.output, "eval": summary,
                            "train_seconds": round(result.metrics["train_seconds"], 2)}))
 

@@ -18,6 +18,7 @@ import yaml
 from transferkit.core.config import DataConfig, RunConfig, apply_overrides, build_dataclass, read_yaml_file
 from transferkit.core.errors import UserError
 from transferkit.data import LabelMap
+from transferkit.data.qa import read_squad
 from transferkit.data.tagging import entities_with_offsets
 from transferkit.evaluation import evaluate
 from transferkit.experiments import run
@@ -71,6 +72,8 @@ def evaluate_run(run_dir: str, data: str, text_column: str | None = None, label_
     if task_cls.data_kind == "tagged":
         task = predictor.task
         return evaluate(predictor, task, read_tagged_file(data, _data_config(saved, {}), task.config))
+    if task_cls.data_kind == "qa":
+        return evaluate(predictor, predictor.task, read_squad(data))
     columns = {"text_column": text_column, "label_column": label_column, "text_pair_column": text_pair_column}
     labels = LabelMap.load(os.path.join(run_dir, "model", "labels.json"))
     examples, _ = read_examples(data, _data_config(saved, columns), labels)
@@ -84,8 +87,11 @@ def predict_file(run_dir: str, input_path: str, output_path: str, text_column: s
     """Write label + probabilities for every row of ``input_path``; returns the row count."""
     saved = _run_config(run_dir)
     predictor = load_predictor(run_dir)
-    if TASKS.get(saved["task"]["name"]).data_kind == "tagged":
+    kind = TASKS.get(saved["task"]["name"]).data_kind
+    if kind == "tagged":
         return _predict_tagged(predictor, saved, input_path, output_path)
+    if kind == "qa":
+        return _predict_answers(predictor, input_path, output_path)
     data = _data_config(saved, {"text_column": text_column, "text_pair_column": text_pair_column})
     data.label_column = "\x00"  # prediction input: a label column, if any, is ignored
     examples, _ = read_examples(input_path, data, None, require_labels=False)
@@ -104,6 +110,16 @@ def _predict_tagged(predictor: Any, saved: dict[str, Any], input_path: str, outp
                for tokens, sentence_tags in zip(sentences.tokens, tags, strict=True)]
     write_records(output_path, records)
     return len(records)
+
+
+def _predict_answers(predictor: Any, input_path: str, output_path: str) -> int:
+    """The best answer span per question: text, score and character offsets into its context."""
+    questions = read_squad(input_path, require_answers=False)
+    features = predictor.featurize(questions)
+    answers = predictor.task.decode(predictor.logits_of(predictor.model, features), features, questions.contexts)
+    write_records(output_path, [{"id": qid, "question": question, **answer}
+                                for qid, question, answer in zip(questions.ids, questions.questions, answers, strict=True)])
+    return len(answers)
 
 
 def export_run(run_dir: str, output: str, merge: bool = False) -> str:

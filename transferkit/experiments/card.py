@@ -12,6 +12,7 @@ def _fmt(value: Any) -> str:
 TASK_COLUMNS = {
     "classification": [("accuracy", "accuracy"), ("macro_f1", "macro F1"), ("roc_auc", "ROC-AUC")],
     "token_classification": [("f1", "entity F1"), ("precision", "precision"), ("recall", "recall")],
+    "question_answering": [("f1", "F1"), ("exact_match", "exact match")],
 }
 
 

@@ -92,7 +92,7 @@ def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None 
             check_source(config.model)
         else:
             check_model(config.model, random_init=parts.strategy.random_init)
-    splits = load_splits(config.data, config.training.seed, parts.task_config)
+    splits = load_splits(config.data, config.training.seed, parts.task_config, parts.task_cls.data_kind)
     task = parts.task_cls(parts.task_config, splits.labels.names)
     if config.training.metric_for_best is None:
         config.training = dataclasses.replace(config.training, metric_for_best=task.primary_metric)

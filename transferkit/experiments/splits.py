@@ -19,6 +19,7 @@ from transferkit.data import (
     stratified_split,
     to_examples,
 )
+from transferkit.data.qa import read_squad, split_by_title
 from transferkit.data.tagging import TAGGED_FORMATS, TaggedSentences, read_tagged
 
 
@@ -39,15 +40,17 @@ def read_examples(path: str, data: DataConfig, label_map: LabelMap | None, requi
     return to_examples(table, data.text_column, data.label_column, data.text_pair_column, label_map, require_labels)
 
 
-def load_splits(data: DataConfig, seed: int = 0, task_config: Any = None) -> Splits:
+def load_splits(data: DataConfig, seed: int = 0, task_config: Any = None, data_kind: str = "text") -> Splits:
     """Train (after split, budget and cap), eval and optional test examples, all validated.
 
     ``seed`` (the run's training seed) draws the label budget unless ``data.budget_seed`` is set,
     so repeating a run over seeds also repeats it over different labelled samples.  A task
     config with CoNLL columns (token classification) reads tagged sentences instead.
     """
-    if task_config is not None and hasattr(task_config, "tag_column"):
+    if data_kind == "tagged":
         return load_tagged_splits(data, seed, task_config)
+    if data_kind == "qa":
+        return load_qa_splits(data, seed)
     if not data.train:
         raise UserError("no training data: pass --train FILE or set data.train in the config")
     train, labels = read_examples(data.train, data, None)
@@ -109,6 +112,34 @@ def load_tagged_splits(data: DataConfig, seed: int, task_config: Any) -> Splits:
         eval_examples = eval_examples.subset(np.sort(rng.permutation(len(eval_examples))[: data.max_eval_examples]))
     test = read_tagged_file(data.test, data, task_config) if data.test else None
     return Splits(train, eval_examples, test, tag_labels(train, task_config.scheme))
+
+
+def load_qa_splits(data: DataConfig, seed: int) -> Splits:
+    """Questions for extractive QA; without an eval file, whole articles (titles) are held out.
+
+    ``eval_fraction`` of the titles (at least one, the last ones in file order) become the
+    eval set, so no context is shared between train and eval; ``budget`` and caps count questions.
+    """
+    if not data.train:
+        raise UserError("no training data: pass --train FILE or set data.train in the config")
+    train = read_squad(data.train)
+    if data.eval:
+        eval_examples = read_squad(data.eval)
+    else:
+        titles = len(dict.fromkeys(train.titles))
+        if titles < 2:
+            raise UserError(f"{data.train}: {titles} article title(s); hold out articles needs >= 2 or pass --eval FILE")
+        train, eval_examples = split_by_title(train, max(1, round(titles * data.eval_fraction)))
+    sample = np.random.default_rng(seed if data.budget_seed is None else data.budget_seed)
+    for cap in (data.budget, data.max_train_examples):
+        if cap is not None and cap < len(train):
+            count = int(cap) if cap >= 1 else max(1, round(cap * len(train)))
+            train = train.subset(np.sort(sample.permutation(len(train))[:count]))
+    if data.max_eval_examples is not None and data.max_eval_examples < len(eval_examples):
+        picked = np.random.default_rng(data.split_seed).permutation(len(eval_examples))[: data.max_eval_examples]
+        eval_examples = eval_examples.subset(np.sort(picked))
+    test = read_squad(data.test) if data.test else None
+    return Splits(train, eval_examples, test, LabelMap(["start", "end"]))
 
 
 def class_counts(examples: TextExamples, labels: LabelMap) -> dict[str, int]:

@@ -25,7 +25,7 @@ class Bitfit(NoCallbacks):
     """Frozen weights, trainable biases: the tiniest transfer baseline that still adapts the encoder."""
 
     name: ClassVar[str] = "bitfit"
-    supports: ClassVar[frozenset[str]] = frozenset({"classification", "token_classification"})
+    supports: ClassVar[frozenset[str]] = frozenset({"classification", "token_classification", "question_answering"})
     requires: ClassVar[frozenset[str]] = frozenset()
     kind: ClassVar[str] = "neural"
     random_init: ClassVar[bool] = False

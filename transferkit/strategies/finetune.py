@@ -30,7 +30,7 @@ class Finetune:
     """Adapt every (unfrozen) weight of a pretrained encoder to the task."""
 
     name: ClassVar[str] = "finetune"
-    supports: ClassVar[frozenset[str]] = frozenset({"classification", "token_classification"})
+    supports: ClassVar[frozenset[str]] = frozenset({"classification", "token_classification", "question_answering"})
     requires: ClassVar[frozenset[str]] = frozenset()
     kind: ClassVar[str] = "neural"
     random_init: ClassVar[bool] = False

@@ -89,7 +89,7 @@ class Lora(NoCallbacks):
     """Freeze the encoder; train a peft adapter (LoRA by default) and the task head."""
 
     name: ClassVar[str] = "lora"
-    supports: ClassVar[frozenset[str]] = frozenset({"classification", "token_classification"})
+    supports: ClassVar[frozenset[str]] = frozenset({"classification", "token_classification", "question_answering"})
     requires: ClassVar[frozenset[str]] = frozenset()
     kind: ClassVar[str] = "neural"
     random_init: ClassVar[bool] = False

@@ -2,11 +2,13 @@
 
 from transferkit.core.registry import Registry
 from transferkit.tasks.classification import ClassificationConfig, ClassificationTask
+from transferkit.tasks.question_answering import QuestionAnsweringConfig, QuestionAnsweringTask
 from transferkit.tasks.token_classification import TokenClassificationConfig, TokenClassificationTask
 
 TASKS: Registry = Registry("task")
 TASKS.register(ClassificationTask)
 TASKS.register(TokenClassificationTask)
+TASKS.register(QuestionAnsweringTask)
 
-__all__ = ["TASKS", "ClassificationConfig", "ClassificationTask", "TokenClassificationConfig",
+__all__ = ["TASKS", "ClassificationConfig", "ClassificationTask", "QuestionAnsweringConfig", "QuestionAnsweringTask", "TokenClassificationConfig",
            "TokenClassificationTask"]

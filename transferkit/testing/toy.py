@@ -65,3 +65,26 @@ def write_toy_conll(path: str, n: int, seed: int = 0) -> str:
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines))
     return path
+
+
+def write_toy_squad(path: str, n: int, seed: int = 0, articles: int = 4) -> str:
+    """A SQuAD v1.1 JSON file: contexts of filler words with one person; the question asks who."""
+    import json
+
+    rng = random.Random(seed)
+    data = []
+    for article in range(articles):
+        paragraphs = []
+        for index in range(article, n, articles):
+            before = " ".join(rng.choice(NEUTRAL) for _ in range(rng.randint(1, 10)))
+            after = " ".join(rng.choice(NEUTRAL) for _ in range(rng.randint(1, 10)))
+            name = rng.choice(PEOPLE)
+            context = f"{before} {name} {after}"
+            answer = {"text": name, "answer_start": len(before) + 1}
+            paragraphs.append({"context": context, "qas": [{"id": f"q{index}", "question": "who is in the film",
+                                                             "answers": [answer]}]})
+        data.append({"title": f"article {article}", "paragraphs": paragraphs})
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"version": "1.1", "data": data}, handle)
+    return path
