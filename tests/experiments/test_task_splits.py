@@ -1,0 +1,44 @@
+"""Splits for token classification (sentences) and QA (whole articles held out)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import one_line_error
+from transferkit.core.config import DataConfig
+from transferkit.experiments.splits import load_splits
+from transferkit.tasks import QuestionAnsweringConfig, TokenClassificationConfig
+from transferkit.testing import write_toy_conll, write_toy_squad
+
+
+def test_tagged_splits_budget_and_labels(tmp_path) -> None:
+    path = write_toy_conll(str(tmp_path / "train.conll"), 200, seed=0)
+    splits = load_splits(DataConfig(train=path, eval_fraction=0.1, budget=50), seed=1,
+                         task_config=TokenClassificationConfig(), data_kind="tagged")
+    assert len(splits.eval) == 20 and len(splits.train) == 50
+    assert splits.labels.names == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    other = load_splits(DataConfig(train=path, eval_fraction=0.1, budget=50), seed=2,
+                        task_config=TokenClassificationConfig(), data_kind="tagged")
+    assert other.eval.tokens == splits.eval.tokens and other.train.tokens != splits.train.tokens
+    bioes = load_splits(DataConfig(train=path), task_config=TokenClassificationConfig(scheme="bioes"), data_kind="tagged")
+    assert "S-PER" in bioes.labels.names and "E-LOC" in bioes.labels.names
+
+
+def test_qa_splits_hold_out_whole_articles(tmp_path) -> None:
+    path = write_toy_squad(str(tmp_path / "train.json"), 80, seed=0, articles=4)
+    splits = load_splits(DataConfig(train=path, eval_fraction=0.25, max_train_examples=30), seed=0,
+                         task_config=QuestionAnsweringConfig(), data_kind="qa")
+    assert set(splits.eval.titles) == {"article 3"} and "article 3" not in set(splits.train.titles)
+    assert len(splits.train) == 30 and len(splits.eval) == 20
+
+
+def test_qa_split_needs_two_articles(tmp_path) -> None:
+    path = write_toy_squad(str(tmp_path / "one.json"), 10, seed=0, articles=1)
+    one_line_error(lambda: load_splits(DataConfig(train=path), task_config=QuestionAnsweringConfig(), data_kind="qa"),
+                   "article title", "--eval")
+
+
+@pytest.mark.parametrize("kind", ["tagged", "qa"])
+def test_missing_training_file_is_one_line_error(kind: str) -> None:
+    config = TokenClassificationConfig() if kind == "tagged" else QuestionAnsweringConfig()
+    one_line_error(lambda: load_splits(DataConfig(), task_config=config, data_kind=kind), "no training data")
