@@ -39,7 +39,7 @@ from typing import Any
 
 from transferkit.core.errors import UserError, unknown_name
 from transferkit.data._messages import show, show_list
-from transferkit.data.readers import _check_file, _decode
+from transferkit.data.readers import _check_file, _decode, json_lines
 
 __all__ = ["QA_FORMATS", "REALIGN_WINDOW", "QAExamples", "align_answer", "read_squad", "split_by_title"]
 
@@ -194,16 +194,8 @@ def _json_records(text: str, path: str) -> Iterator[_Record]:
 
 def _jsonl_records(text: str, path: str) -> Iterator[_Record]:
     """One question per line; blank lines are skipped."""
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
+    for number, record in json_lines(text, path, _JSONL_HINT):
         where = f"line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(
-                f"{path} {where}: invalid JSON ({exc.msg} at column {exc.colno}); {_JSONL_HINT}"
-            ) from None
         title = _get(record, "title", str, where, path, _JSONL_HINT) if isinstance(record, dict) and record.get("title") is not None else ""
         yield _Record(
             id=str(_get(record, "id", (str, int), where, path, _JSONL_HINT)),

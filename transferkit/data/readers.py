@@ -10,7 +10,9 @@ import csv
 import io
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -157,20 +159,24 @@ def _check_widths(
     )
 
 
-def _read_jsonl(text: str, path: str) -> Table:
-    """One JSON object per line; blank lines are skipped; missing keys become None."""
-    records: list[dict] = []
-    rows: list[int] = []
+def json_lines(text: str, path: str, hint: str = "JSON Lines needs one complete object per line"
+               ) -> Iterator[tuple[int, Any]]:
+    """(1-based line number, parsed value) per non-blank line; invalid JSON is a one-line error naming the line."""
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            value = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UserError(
-                f"{path} line {number}: invalid JSON ({exc.msg} at column {exc.colno}); "
-                "JSON Lines needs one complete object per line"
-            ) from None
+            raise UserError(f"{path} line {number}: invalid JSON ({exc.msg} at column {exc.colno}); {hint}") from None
+        yield number, value
+
+
+def _read_jsonl(text: str, path: str) -> Table:
+    """One JSON object per line; blank lines are skipped; missing keys become None."""
+    records: list[dict] = []
+    rows: list[int] = []
+    for number, record in json_lines(text, path):
         if not isinstance(record, dict):
             raise UserError(
                 f"{path} line {number}: expected a JSON object like {{\"text\": ..., \"label\": ...}}, "

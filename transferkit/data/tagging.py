@@ -17,7 +17,6 @@ entities ``S-X``.  Everything read is converted to IOB2.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -27,7 +26,7 @@ from typing import Any
 
 from transferkit.core.errors import UserError, unknown_name
 from transferkit.data._messages import at, show
-from transferkit.data.readers import _check_file, _decode
+from transferkit.data.readers import _check_file, _decode, json_lines
 
 __all__ = [
     "SCHEMES", "TAGGED_FORMATS", "TaggedSentences", "char_spans", "detect_scheme", "entities",
@@ -215,14 +214,7 @@ def _read_msra(text: str, path: str) -> tuple[list, list | None, list]:
 def _read_jsonl(text: str, path: str) -> tuple[list, list | None, list]:
     """One ``{"tokens": [...], "tags": [...]}`` per line; ``tags`` on all lines or none."""
     tokens, tags, rows = [], [], []  # per sentence: tokens, tags, line of the first token
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path} line {number}: invalid JSON ({exc.msg} at column {exc.colno}); "
-                            "JSON Lines needs one complete object per line") from None
+    for number, record in json_lines(text, path):
         if not isinstance(record, dict) or not _is_strings(record.get("tokens")) or not record["tokens"]:
             raise UserError(f"{path} line {number}: expected an object with a non-empty list of strings "
                             f'"tokens" (and "tags"), like {{"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]}}')

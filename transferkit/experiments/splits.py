@@ -75,6 +75,23 @@ def load_splits(data: DataConfig, seed: int = 0, task_config: Any = None, data_k
     return Splits(train, eval_examples, test, labels)
 
 
+def _sample(train: Any, eval_examples: Any, data: DataConfig, seed: int, eval_rng: np.random.Generator
+            ) -> tuple[Any, Any]:
+    """Unstratified budget and caps (counts of examples, or a fraction) for tasks without class labels.
+
+    ``budget`` then ``max_train_examples`` draw from the training set with the budget seed;
+    ``max_eval_examples`` draws from the eval set with ``eval_rng`` (fixed by the split seed).
+    """
+    sample = np.random.default_rng(seed if data.budget_seed is None else data.budget_seed)
+    for cap in (data.budget, data.max_train_examples):
+        if cap is not None and cap < len(train):
+            count = int(cap) if cap >= 1 else max(1, round(cap * len(train)))
+            train = train.subset(np.sort(sample.permutation(len(train))[:count]))
+    if data.max_eval_examples is not None and data.max_eval_examples < len(eval_examples):
+        eval_examples = eval_examples.subset(np.sort(eval_rng.permutation(len(eval_examples))[: data.max_eval_examples]))
+    return train, eval_examples
+
+
 def read_tagged_file(path: str, data: DataConfig, task_config: Any) -> TaggedSentences:
     fmt = data.format if data.format in TAGGED_FORMATS else "auto"
     return read_tagged(path, fmt, task_config.token_column, task_config.tag_column)
@@ -103,13 +120,7 @@ def load_tagged_splits(data: DataConfig, seed: int, task_config: Any) -> Splits:
         order = rng.permutation(len(train))
         cut = max(1, round(len(train) * data.eval_fraction))
         train, eval_examples = train.subset(np.sort(order[cut:])), train.subset(np.sort(order[:cut]))
-    sample = np.random.default_rng(seed if data.budget_seed is None else data.budget_seed)
-    for cap in (data.budget, data.max_train_examples):
-        if cap is not None and cap < len(train):
-            count = int(cap) if cap >= 1 else max(1, round(cap * len(train)))
-            train = train.subset(np.sort(sample.permutation(len(train))[:count]))
-    if data.max_eval_examples is not None and data.max_eval_examples < len(eval_examples):
-        eval_examples = eval_examples.subset(np.sort(rng.permutation(len(eval_examples))[: data.max_eval_examples]))
+    train, eval_examples = _sample(train, eval_examples, data, seed, rng)
     test = read_tagged_file(data.test, data, task_config) if data.test else None
     return Splits(train, eval_examples, test, tag_labels(train, task_config.scheme))
 
@@ -130,14 +141,7 @@ def load_qa_splits(data: DataConfig, seed: int) -> Splits:
         if titles < 2:
             raise UserError(f"{data.train}: {titles} article title(s); hold out articles needs >= 2 or pass --eval FILE")
         train, eval_examples = split_by_title(train, max(1, round(titles * data.eval_fraction)))
-    sample = np.random.default_rng(seed if data.budget_seed is None else data.budget_seed)
-    for cap in (data.budget, data.max_train_examples):
-        if cap is not None and cap < len(train):
-            count = int(cap) if cap >= 1 else max(1, round(cap * len(train)))
-            train = train.subset(np.sort(sample.permutation(len(train))[:count]))
-    if data.max_eval_examples is not None and data.max_eval_examples < len(eval_examples):
-        picked = np.random.default_rng(data.split_seed).permutation(len(eval_examples))[: data.max_eval_examples]
-        eval_examples = eval_examples.subset(np.sort(picked))
+    train, eval_examples = _sample(train, eval_examples, data, seed, np.random.default_rng(data.split_seed))
     test = read_squad(data.test) if data.test else None
     return Splits(train, eval_examples, test, LabelMap(["start", "end"]))
 
