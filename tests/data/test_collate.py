@@ -43,6 +43,18 @@ def test_features_and_numpy_inputs():
     assert batch["domain"].tolist() == [0, 1]
 
 
+def test_per_token_features_are_zero_padded_like_the_input_ids():
+    states = [np.arange(6, dtype=np.float32).reshape(3, 2), np.full((1, 2), 7.0, dtype=np.float16)]
+    rows = [{"input_ids": [1, 2, 3], "features": states[0], "labels": [0, 1, -100], "_example": 0},
+            {"input_ids": [4], "features": states[1], "labels": [2], "_example": 1}]
+    batch = PaddingCollator(0)(rows)
+    assert batch["features"].shape == (2, 3, 2) and batch["features"].dtype == torch.float32
+    assert batch["features"][0].tolist() == states[0].tolist()
+    assert batch["features"][1].tolist() == [[7.0, 7.0], [0.0, 0.0], [0.0, 0.0]]
+    assert batch["labels"].tolist() == [[0, 1, -100], [2, -100, -100]] and "_example" not in batch
+    rounded = PaddingCollator(0, pad_to_multiple_of=4)(rows)
+    assert rounded["features"].shape[:2] == rounded["input_ids"].shape == rounded["labels"].shape == (2, 4)
+
 def test_bad_arguments():
     with pytest.raises(ValueError):
         PaddingCollator(None)  # type: ignore[arg-type]

@@ -12,9 +12,8 @@ import pytest
 
 from tests.conftest import SHARED_DATA
 from tests.helpers import one_line_error
-from transferkit.evaluation.bootstrap import resample_indices
+from transferkit.evaluation.bootstrap import bootstrap_mean_ci, resample_indices
 from transferkit.evaluation.qa import (
-    bootstrap_mean_ci,
     cjk_tokenize,
     detect_language,
     exact_match,

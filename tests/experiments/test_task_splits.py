@@ -7,8 +7,8 @@ import pytest
 from tests.helpers import one_line_error
 from transferkit.core.config import DataConfig
 from transferkit.experiments.splits import load_splits
-from transferkit.tasks import QuestionAnsweringConfig, TokenClassificationConfig
-from transferkit.testing import write_toy_conll, write_toy_squad
+from transferkit.tasks import QuestionAnsweringConfig, SummarizationConfig, TokenClassificationConfig
+from transferkit.testing import write_toy_conll, write_toy_pairs, write_toy_squad
 
 
 def test_tagged_splits_budget_and_labels(tmp_path) -> None:
@@ -32,13 +32,32 @@ def test_qa_splits_hold_out_whole_articles(tmp_path) -> None:
     assert len(splits.train) == 30 and len(splits.eval) == 20
 
 
+def test_format_squad_reads_squad_json_whatever_the_file_name(tmp_path) -> None:
+    path = write_toy_squad(str(tmp_path / "train.data"), 40, seed=0, articles=4)
+    splits = load_splits(DataConfig(train=path, format="squad", eval_fraction=0.25), task_config=QuestionAnsweringConfig(),
+                         data_kind="qa")
+    assert len(splits.train) == 30 and len(splits.eval) == 10
+
+
+def test_summarization_splits_hold_out_a_seeded_fraction_and_budget_counts_pairs(tmp_path) -> None:
+    path = write_toy_pairs(str(tmp_path / "pairs.jsonl"), 100, seed=0)
+    config = DataConfig(train=path, eval_fraction=0.2, budget=30)
+    first = load_splits(config, seed=0, task_config=SummarizationConfig(), data_kind="seq2seq")
+    again = load_splits(config, seed=0, task_config=SummarizationConfig(), data_kind="seq2seq")
+    other = load_splits(config, seed=1, task_config=SummarizationConfig(), data_kind="seq2seq")
+    assert len(first.train) == 30 and len(first.eval) == 20
+    assert first.train.sources == again.train.sources and first.eval.sources == other.eval.sources
+    assert first.train.sources != other.train.sources  # the budget is drawn per seed, the eval split is fixed
+    assert not set(first.train.rows) & set(first.eval.rows)
+
+
 def test_qa_split_needs_two_articles(tmp_path) -> None:
     path = write_toy_squad(str(tmp_path / "one.json"), 10, seed=0, articles=1)
     one_line_error(lambda: load_splits(DataConfig(train=path), task_config=QuestionAnsweringConfig(), data_kind="qa"),
                    "article title", "--eval")
 
 
-@pytest.mark.parametrize("kind", ["tagged", "qa"])
+@pytest.mark.parametrize("kind", ["tagged", "qa", "seq2seq"])
 def test_missing_training_file_is_one_line_error(kind: str) -> None:
-    config = TokenClassificationConfig() if kind == "tagged" else QuestionAnsweringConfig()
+    config = {"tagged": TokenClassificationConfig(), "qa": QuestionAnsweringConfig(), "seq2seq": SummarizationConfig()}[kind]
     one_line_error(lambda: load_splits(DataConfig(), task_config=config, data_kind=kind), "no training data")

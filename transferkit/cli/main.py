@@ -23,7 +23,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 TRAIN_FLAGS = {  # CLI flag -> dotted config key
     "model": "model", "strategy": "strategy", "task": "task", "train_file": "data.train", "eval_file": "data.eval",
     "test_file": "data.test", "text_column": "data.text_column", "text_pair_column": "data.text_pair_column",
-    "label_column": "data.label_column", "output": "output",
+    "label_column": "data.label_column", "format_": "data.format", "output": "output",
 }
 
 
@@ -68,6 +68,8 @@ def train(
     text_column: Annotated[str | None, typer.Option(help="text column")] = None,
     text_pair_column: Annotated[str | None, typer.Option(help="second text column (pairs)")] = None,
     label_column: Annotated[str | None, typer.Option(help="label column")] = None,
+    format_: Annotated[str | None, typer.Option(
+        "--format", help="data format (default: by file): csv, tsv, jsonl, conll, chinese_bio, msra, squad")] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="run directory to write")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="dotted override, e.g. training.epochs=2")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its checkpoint")] = False,
@@ -79,8 +81,8 @@ def train(
     flags = [f"{key}={values[name]}" for name, key in TRAIN_FLAGS.items() if values[name] is not None]
     result = train_run(config, [*flags, *(set_ or [])], resume=resume)
     evaluation = result.metrics["eval"]
-    summary = {k: evaluation[k] for k in ("f1", "exact_match", "precision", "recall", "accuracy", "macro_f1", "roc_auc")
-               if k in evaluation}
+    keys = ("f1", "exact_match", "precision", "recall", "rougeL", "rouge1", "rouge2", "accuracy", "macro_f1", "roc_auc")
+    summary = {k: evaluation[k] for k in keys if k in evaluation}
     typer.echo(json.dumps({"output": result.output, "eval": summary,
                            "train_seconds": round(result.metrics["train_seconds"], 2)}))
 
@@ -196,7 +198,7 @@ def results(
     """Export one row per grid cell (axis values, status, metrics) to stdout."""
     import csv
 
-    from transferkit.experiments.grid import result_rows
+    from transferkit.experiments.grid_results import result_rows
 
     formats = ("csv", "json", "md")
     if format_ not in formats:
@@ -218,11 +220,14 @@ def results(
 def report(
     results_dir: Annotated[str, typer.Argument(help="a grid output directory (holds results.sqlite)")],
     output: Annotated[str, typer.Option("--output", "-o", help="report file: .html (self-contained) or .md")],
+    metric: Annotated[str | None, typer.Option(
+        help="metric compared and plotted, one of the task's report metrics (default: the task's primary, "
+             "e.g. accuracy, entity f1, QA f1)")] = None,
 ) -> None:
-    """Render the results of a grid as an HTML or Markdown report with plots."""
+    """Render the results of a grid as an HTML or Markdown report with plots (every task's report metrics)."""
     from transferkit.reporting import render_report
 
-    typer.echo(f"report written to {render_report(results_dir, output)}")
+    typer.echo(f"report written to {render_report(results_dir, output, metric)}")
 
 
 def main() -> None:

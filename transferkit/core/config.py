@@ -59,8 +59,9 @@ class DataConfig:
     train: str | None = option(None, "training file (csv/tsv/jsonl), HF datasets dir, or 'hf:NAME[:CONFIG]'")
     eval: str | None = option(None, "evaluation file; if absent, a stratified split of train")
     test: str | None = option(None, "optional held-out test file, evaluated once at the end")
-    format: Literal["auto", "csv", "tsv", "jsonl", "hf", "conll", "chinese_bio", "msra"] = option(
-        "auto", "file format; auto = by extension (conll / chinese_bio / msra: tagged files for token classification)")
+    format: Literal["auto", "csv", "tsv", "jsonl", "hf", "conll", "chinese_bio", "msra", "squad"] = option(
+        "auto", "file format; auto = by extension (conll / chinese_bio / msra: tagged files for token classification; "
+        "squad: SQuAD v1.1 JSON)")
     text_column: str = option("text", "column holding the text")
     text_pair_column: str | None = option(None, "second text column for sentence-pair tasks")
     label_column: str = option("label", "column holding the label (string or int)")

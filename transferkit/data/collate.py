@@ -22,8 +22,9 @@ class PaddingCollator:
     """Collate feature dicts into tensors, padding sequences to the longest in the batch.
 
     ``input_ids`` are padded with ``pad_token_id``, ``attention_mask`` and
-    ``token_type_ids`` with 0; ``labels`` become an int64 tensor, ``features`` a float32
-    matrix; other scalar keys are stacked as they are.
+    ``token_type_ids`` with 0; ``labels`` become an int64 tensor (per-token labels padded
+    with -100), ``features`` a float32 (batch, dim) matrix or, for per-token states, a
+    zero-padded (batch, seq, dim) tensor; other scalar keys are stacked as they are.
     """
 
     def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None) -> None:
@@ -46,17 +47,33 @@ class PaddingCollator:
             elif key == "labels":
                 batch[key] = torch.as_tensor(np.asarray(values, dtype=np.int64))
             elif key == "features":
-                batch[key] = torch.from_numpy(np.stack([np.asarray(v, dtype=np.float32) for v in values]))
+                batch[key] = self._features(values)
             else:
                 batch[key] = torch.as_tensor(np.asarray(values))
         return batch
 
-    def _pad(self, sequences: list[Sequence[int]], value: int) -> torch.Tensor:
-        """One (batch, longest) allocation, then one slice assignment per example."""
-        lengths = [len(sequence) for sequence in sequences]
+    def _width(self, lengths: list[int]) -> int:
         width = max(lengths)
         if self.pad_to_multiple_of:
             width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        return width
+
+    def _features(self, values: list[Any]) -> torch.Tensor:
+        """Cached encoder outputs as float32: pooled (dim,) rows stack to (batch, dim); per-token
+        (length_i, dim) arrays are zero-padded to (batch, longest, dim), aligned with ``input_ids``."""
+        arrays = [np.asarray(v, dtype=np.float32) for v in values]
+        if arrays[0].ndim == 1:
+            return torch.from_numpy(np.stack(arrays))
+        lengths = [len(array) for array in arrays]
+        padded = np.zeros((len(arrays), self._width(lengths), arrays[0].shape[-1]), dtype=np.float32)
+        for row, (array, length) in enumerate(zip(arrays, lengths, strict=True)):
+            padded[row, :length] = array
+        return torch.from_numpy(padded)
+
+    def _pad(self, sequences: list[Sequence[int]], value: int) -> torch.Tensor:
+        """One (batch, longest) allocation, then one slice assignment per example."""
+        lengths = [len(sequence) for sequence in sequences]
+        width = self._width(lengths)
         padded = np.full((len(sequences), width), value, dtype=np.int64)
         for row, (sequence, length) in enumerate(zip(sequences, lengths, strict=True)):
             padded[row, :length] = sequence

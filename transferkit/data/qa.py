@@ -39,7 +39,7 @@ from typing import Any
 
 from transferkit.core.errors import UserError, unknown_name
 from transferkit.data._messages import show, show_list
-from transferkit.data.readers import _check_file, _decode, json_lines
+from transferkit.data.readers import check_file, decode_file, json_lines
 
 __all__ = ["QA_FORMATS", "REALIGN_WINDOW", "QAExamples", "align_answer", "read_squad", "split_by_title"]
 
@@ -132,8 +132,8 @@ def read_squad(path: str, format: str = "auto", require_answers: bool = True) ->
     path = str(path)
     if format not in QA_FORMATS:
         raise UserError(f"{path}: {unknown_name('format', str(format), QA_FORMATS)}")
-    _check_file(path)
-    text = _decode(path)
+    check_file(path)
+    text = decode_file(path)
     if not text.strip():
         raise UserError(f"{path}: file is empty; {_JSON_HINT}")
     if format == "auto":

@@ -55,8 +55,8 @@ def read_table(path: str, format: str = "auto") -> Table:
         format = detect_format(path)
     if format == "hf":
         return _read_hf(path)
-    _check_file(path)
-    text = _decode(path)
+    check_file(path)
+    text = decode_file(path)
     if format == "jsonl":
         return _read_jsonl(text, path)
     return _read_delimited(text, path, delimiter="," if format == "csv" else "\t")
@@ -77,14 +77,14 @@ def detect_format(path: str) -> str:
     )
 
 
-def _check_file(path: str) -> None:
+def check_file(path: str) -> None:
     if not os.path.exists(path):
         raise UserError(f"file not found: {path}")
     if os.path.isdir(path):
         raise UserError(f"{path}: is a directory, not a file; pass a file or set data.format to hf")
 
 
-def _decode(path: str) -> str:
+def decode_file(path: str) -> str:
     """The file's text, strict UTF-8 (a leading BOM is dropped)."""
     with open(path, "rb") as handle:
         raw = handle.read()

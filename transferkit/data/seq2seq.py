@@ -19,7 +19,7 @@ from typing import Any
 
 from transferkit.core.errors import UserError, closest
 from transferkit.data._messages import show, show_list
-from transferkit.data.readers import Table, _check_file, _decode, read_table
+from transferkit.data.readers import Table, check_file, decode_file, read_table
 
 __all__ = ["Seq2SeqExamples", "lead_sentences", "read_pairs", "read_parallel", "split_sentences"]
 
@@ -101,8 +101,8 @@ def read_parallel(source_path: str, target_path: str) -> Seq2SeqExamples:
     The line counts must match and no line may be empty (one-line UserError naming the files,
     the counts or the first empty line).  ``source`` is ``"SOURCE_PATH + TARGET_PATH"``.
     """
-    sources = _lines(str(source_path))
-    targets = _lines(str(target_path))
+    sources = read_lines(str(source_path))
+    targets = read_lines(str(target_path))
     if len(sources) != len(targets):
         raise UserError(
             f"{source_path} has {len(sources)} lines but {target_path} has {len(targets)}; "
@@ -113,10 +113,10 @@ def read_parallel(source_path: str, target_path: str) -> Seq2SeqExamples:
     )
 
 
-def _lines(path: str) -> list[str]:
+def read_lines(path: str) -> list[str]:
     """The file's lines (split on ``\\n``, ``\\r`` dropped, one trailing newline allowed), none empty."""
-    _check_file(path)
-    text = _decode(path)
+    check_file(path)
+    text = decode_file(path)
     if text.endswith("\n"):
         text = text[:-1]
     lines = [line.removesuffix("\r") for line in text.split("\n")]

@@ -26,7 +26,7 @@ from typing import Any
 
 from transferkit.core.errors import UserError, unknown_name
 from transferkit.data._messages import at, show
-from transferkit.data.readers import _check_file, _decode, json_lines
+from transferkit.data.readers import check_file, decode_file, json_lines
 
 __all__ = [
     "SCHEMES", "TAGGED_FORMATS", "TaggedSentences", "char_spans", "detect_scheme", "entities",
@@ -98,8 +98,8 @@ def read_tagged(
     format, scheme = _ALIASES.get(format, format), _ALIASES.get(scheme, scheme)
     if os.path.isdir(path):
         raise UserError(f"{path}: is a directory, not a file; pass a CoNLL, MSRA tsv or JSON Lines file")
-    _check_file(path)
-    text = _decode(path)
+    check_file(path)
+    text = decode_file(path)
     if format == "auto":
         format = _detect_format(path, text)
     if not text.strip():

@@ -22,11 +22,11 @@ __all__ = ["BOOTSTRAP_METRICS", "bootstrap_ci", "mean_ci", "resample_indices"]
 BOOTSTRAP_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
 """The metrics :func:`bootstrap_ci` returns intervals for."""
 
-_CHUNK_ELEMENTS = 1 << 22
+CHUNK_ELEMENTS = 1 << 22
 """Default bound on ``rows * n`` per chunk (about 32 MiB per int64 array)."""
 
 
-def _check_confidence(confidence: float) -> float:
+def check_confidence(confidence: float) -> float:
     """Return ``confidence`` as a float, raising :class:`UserError` unless ``0 < confidence < 1``."""
     value = float(confidence)
     if not 0.0 < value < 1.0:
@@ -122,10 +122,10 @@ def bootstrap_ci(
     dict of str to list of float
         ``{metric: [low, high]}`` for each name in :data:`BOOTSTRAP_METRICS`.
     """
-    confidence = _check_confidence(confidence)
+    confidence = check_confidence(confidence)
     truth, pred, k = _check_labels(y_true, y_pred, num_classes)
     n, total = truth.size, int(n_resamples)
-    rows = int(chunk_size) if chunk_size is not None else max(1, _CHUNK_ELEMENTS // n)
+    rows = int(chunk_size) if chunk_size is not None else max(1, CHUNK_ELEMENTS // n)
     if total < 1 or rows < 1:
         raise UserError(f"n_resamples and chunk_size must be >= 1, got {n_resamples} and {chunk_size}")
     parts = [_chunk_metrics(truth, pred, index, k) for index in resample_indices(n, total, seed, rows)]
@@ -160,7 +160,7 @@ def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> t
         ``(mean, low, high)``; with a single value the interval is undefined and
         ``low = high = nan``.
     """
-    confidence = _check_confidence(confidence)
+    confidence = check_confidence(confidence)
     arr = np.asarray(values, dtype=np.float64).ravel()
     if arr.size == 0:
         raise UserError("mean_ci needs at least one value")
@@ -171,3 +171,24 @@ def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> t
         return mean, math.nan, math.nan
     half = t_quantile(0.5 + confidence / 2.0, arr.size - 1) * float(arr.std(ddof=1)) / math.sqrt(arr.size)
     return mean, mean - half, mean + half
+
+
+def bootstrap_mean_ci(
+    values: Sequence[float] | np.ndarray, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> list[float]:
+    """Percentile bootstrap interval ``[low, high]`` of the mean of per-example ``values``.
+
+    Resamples come from :func:`resample_indices` (same seed,
+    same draws as the classification bootstrap); quantiles are ``np.quantile``'s linear ones.
+    """
+    confidence = check_confidence(confidence)
+    array = np.asarray(values, dtype=np.float64).ravel()
+    if array.size == 0:
+        raise UserError("no examples to bootstrap")
+    if int(n_resamples) < 1:
+        raise UserError(f"n_resamples must be >= 1, got {n_resamples}")
+    rows = max(1, CHUNK_ELEMENTS // array.size)
+    means = np.concatenate([array[index].mean(axis=1) for index in resample_indices(array.size, int(n_resamples), seed, rows)])
+    alpha = 1.0 - confidence
+    low, high = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return [float(low), float(high)]

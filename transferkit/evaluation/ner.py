@@ -28,7 +28,7 @@ from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
 from seqeval.scheme import IOB2, Entities
 
 from transferkit.core.errors import UserError
-from transferkit.evaluation.bootstrap import _CHUNK_ELEMENTS, _check_confidence, resample_indices
+from transferkit.evaluation.bootstrap import CHUNK_ELEMENTS, check_confidence, resample_indices
 
 __all__ = ["entity_f1_ci", "entity_metrics"]
 
@@ -136,14 +136,14 @@ def entity_f1_ci(
     dict of str to list of float
         ``{"precision": [low, high], "recall": [low, high], "f1": [low, high]}``.
     """
-    confidence = _check_confidence(confidence)
+    confidence = check_confidence(confidence)
     if int(n_resamples) < 1:
         raise UserError(f"n_resamples must be >= 1, got {n_resamples}")
     _check(references, predictions)
     gold, guess = _strict_entities(references, predictions)
     counts = np.array([(len(g & p), len(p), len(g)) for g, p in zip(gold, guess, strict=True)], dtype=np.int64)
     n = len(counts)
-    rows = max(1, _CHUNK_ELEMENTS // n)
+    rows = max(1, CHUNK_ELEMENTS // n)
     chunks = resample_indices(n, int(n_resamples), seed, rows)
     sums = np.concatenate([np.stack([column[index].sum(axis=1) for column in counts.T], axis=1) for index in chunks])
     alpha = 1.0 - confidence

@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 
 from transferkit.core.errors import UserError
-from transferkit.evaluation.bootstrap import _check_confidence, resample_indices
+from transferkit.evaluation.bootstrap import bootstrap_mean_ci
 
 __all__ = [
-    "bootstrap_mean_ci", "cjk_tokenize", "detect_language", "exact_match", "normalize_answer", "question_scores",
+    "cjk_tokenize", "detect_language", "exact_match", "normalize_answer", "question_scores",
     "squad_metrics", "token_f1",
 ]
 
@@ -53,7 +53,7 @@ _CJK_TOKEN = re.compile(f"[{_CJK_RANGES}]|[^\\W_{_CJK_RANGES}]+")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_CHUNK_ELEMENTS = 1 << 22
+CHUNK_ELEMENTS = 1 << 22
 
 
 def normalize_answer(text: str) -> str:
@@ -157,27 +157,6 @@ def question_scores(predictions: Sequence[str], references: Sequence[Any], langu
     em = np.array([exact_match(p, r, language) for p, r in zip(predictions, refs, strict=True)], dtype=np.float64)
     f1 = np.array([token_f1(p, r, language) for p, r in zip(predictions, refs, strict=True)], dtype=np.float64)
     return {"exact_match": em, "f1": f1}
-
-
-def bootstrap_mean_ci(
-    values: Sequence[float] | np.ndarray, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
-) -> list[float]:
-    """Percentile bootstrap interval ``[low, high]`` of the mean of per-example ``values``.
-
-    Resamples come from :func:`~transferkit.evaluation.bootstrap.resample_indices` (same seed,
-    same draws as the classification bootstrap); quantiles are ``np.quantile``'s linear ones.
-    """
-    confidence = _check_confidence(confidence)
-    array = np.asarray(values, dtype=np.float64).ravel()
-    if array.size == 0:
-        raise UserError("no examples to bootstrap")
-    if int(n_resamples) < 1:
-        raise UserError(f"n_resamples must be >= 1, got {n_resamples}")
-    rows = max(1, _CHUNK_ELEMENTS // array.size)
-    means = np.concatenate([array[index].mean(axis=1) for index in resample_indices(array.size, int(n_resamples), seed, rows)])
-    alpha = 1.0 - confidence
-    low, high = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return [float(low), float(high)]
 
 
 def squad_metrics(

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from transferkit.core.errors import UserError
-from transferkit.evaluation.qa import LANGUAGES, bootstrap_mean_ci, cjk_tokenize, detect_language
+from transferkit.evaluation.bootstrap import bootstrap_mean_ci
+from transferkit.evaluation.qa import LANGUAGES, cjk_tokenize, detect_language
 
 __all__ = ["ROUGE_TYPES", "CJKTokenizer", "StemmingTokenizer", "rouge_example_scores", "rouge_scorer_for", "rouge_scores"]
 
@@ -124,7 +125,7 @@ def rouge_scores(
     language : {"auto", "en", "zh"}
         ``zh`` tokenizes with :class:`CJKTokenizer`; ``en`` uses the default tokenizer + stemmer.
     n_resamples, confidence, seed
-        Bootstrap over documents (:func:`~transferkit.evaluation.qa.bootstrap_mean_ci`).
+        Bootstrap over documents (:func:`~transferkit.evaluation.bootstrap.bootstrap_mean_ci`).
 
     Returns
     -------

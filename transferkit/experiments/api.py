@@ -22,7 +22,7 @@ from transferkit.data.qa import read_squad
 from transferkit.data.tagging import entities_with_offsets
 from transferkit.evaluation import evaluate
 from transferkit.experiments import run
-from transferkit.experiments.splits import read_examples, read_tagged_file
+from transferkit.experiments.splits import read_examples, read_seq2seq_file, read_tagged_file
 from transferkit.serving import NeuralPredictor, load_predictor, write_predictions, write_records
 from transferkit.serving.predictor import merge_delta
 from transferkit.tasks import TASKS
@@ -74,6 +74,9 @@ def evaluate_run(run_dir: str, data: str, text_column: str | None = None, label_
         return evaluate(predictor, task, read_tagged_file(data, _data_config(saved, {}), task.config))
     if task_cls.data_kind == "qa":
         return evaluate(predictor, predictor.task, read_squad(data))
+    if task_cls.data_kind == "seq2seq":
+        task = predictor.task
+        return evaluate(predictor, task, read_seq2seq_file(data, _data_config(saved, {}), task.config))
     columns = {"text_column": text_column, "label_column": label_column, "text_pair_column": text_pair_column}
     labels = LabelMap.load(os.path.join(run_dir, "model", "labels.json"))
     examples, _ = read_examples(data, _data_config(saved, columns), labels)
@@ -92,6 +95,8 @@ def predict_file(run_dir: str, input_path: str, output_path: str, text_column: s
         return _predict_tagged(predictor, saved, input_path, output_path)
     if kind == "qa":
         return _predict_answers(predictor, input_path, output_path)
+    if kind == "seq2seq":
+        return _predict_summaries(predictor, saved, input_path, output_path)
     data = _data_config(saved, {"text_column": text_column, "text_pair_column": text_pair_column})
     data.label_column = "\x00"  # prediction input: a label column, if any, is ignored
     examples, _ = read_examples(input_path, data, None, require_labels=False)
@@ -120,6 +125,15 @@ def _predict_answers(predictor: Any, input_path: str, output_path: str) -> int:
     write_records(output_path, [{"id": qid, "question": question, **answer}
                                 for qid, question, answer in zip(questions.ids, questions.questions, answers, strict=True)])
     return len(answers)
+
+
+def _predict_summaries(predictor: Any, saved: dict[str, Any], input_path: str, output_path: str) -> int:
+    """One generated summary per document (a reference summary in the input, if any, is ignored)."""
+    documents = read_seq2seq_file(input_path, _data_config(saved, {}), predictor.task.config, require_targets=False)
+    summaries = predictor.predict(documents)
+    write_records(output_path, [{"row": row, "summary": summary}
+                                for row, summary in zip(documents.rows, summaries, strict=True)])
+    return len(summaries)
 
 
 def export_run(run_dir: str, output: str, merge: bool = False) -> str:

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from transferkit.experiments.grid_results import task_info
+
 
 def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-TASK_COLUMNS = {
-    "classification": [("accuracy", "accuracy"), ("macro_f1", "macro F1"), ("roc_auc", "ROC-AUC")],
-    "token_classification": [("f1", "entity F1"), ("precision", "precision"), ("recall", "recall")],
-    "question_answering": [("f1", "F1"), ("exact_match", "exact match")],
-}
+TITLES = {"accuracy": "accuracy", "macro_f1": "macro F1", "roc_auc": "ROC-AUC", "f1": "F1", "exact_match": "exact match",
+          "rougeL": "ROUGE-L", "rouge1": "ROUGE-1", "rouge2": "ROUGE-2"}
+"""How a metric is titled in the card (token classification's F1 is "entity F1")."""
+
+
+def task_columns(task_name: str) -> list[tuple[str, str]]:
+    """(metric, title) of the task's report metrics, its primary metric first."""
+    metrics = task_info(task_name).metrics
+    entity = task_name == "token_classification"
+    return [(m, "entity F1" if entity and m == "f1" else TITLES.get(m, m)) for m in metrics]
 
 
 def _metric_table(metrics: dict[str, Any], columns: list[tuple[str, str]]) -> list[str]:
@@ -49,7 +56,7 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any], data_summary: di
         f"- training class counts: {data_summary['train_counts']}",
         "",
         "## Metrics",
-        *_metric_table(metrics, TASK_COLUMNS.get(config["task"]["name"], TASK_COLUMNS["classification"])),
+        *_metric_table(metrics, task_columns(config["task"]["name"])),
     ]
     lines += [
         "",

@@ -6,7 +6,8 @@ to the cells whose axis values match, e.g. ``{when: {strategy: word_vectors}, se
 glove-6b-50d, training.learning_rate: 1e-3}}`` (a strategy that needs another model or
 learning rate sits in the same grid).  Every cell is validated before any
 training; results go to a :class:`~transferkit.core.results.ResultsStore` so a re-run
-skips finished cells and retries failed or interrupted ones.
+skips finished cells and retries failed or interrupted ones.  A grid runs one task (any of
+them); each cell stores that task's report metrics (see ``experiments.grid_results``).
 
 >>> spec = load_grid("examples/sst2_data_efficiency.yaml")          # doctest: +SKIP
 >>> summary = run_grid(spec, "runs/sst2-grid")                       # doctest: +SKIP
@@ -33,13 +34,17 @@ from transferkit.core.errors import UserError, closest
 from transferkit.core.results import Cell, ResultsStore, cell_id
 from transferkit.experiments import run
 from transferkit.experiments.embedding_cache import EmbeddingCache
+from transferkit.experiments.grid_results import (
+    COST_COLUMNS,
+    check_one_task,
+    primary_text,
+    record_task_info,
+    with_task_info,
+)
 
 TOP_KEYS = ("model", "output", "strategy", "task")
 COMPONENT_KEYS = ("strategy", "task")
 GRID_KEYS = ("base", "axes", "exclude", "overrides")
-RESULT_COLUMNS = ("status", "accuracy", "macro_f1", "roc_auc", "accuracy_ci_low", "accuracy_ci_high",
-                  "train_seconds", "eval_seconds", "peak_rss_mb", "trainable_parameters", "total_parameters",
-                  "error")
 
 
 @dataclass
@@ -196,7 +201,10 @@ def cell_config(spec: GridSpec, axes: dict[str, Any], output_dir: str) -> RunCon
 
 
 def expand(spec: GridSpec, output_dir: str = ".") -> list[tuple[dict[str, Any], RunConfig]]:
-    """Every non-excluded cell as (axis values, config), in axis order; each config is validated."""
+    """Every non-excluded cell as (axis values, config), in axis order; each config is validated.
+
+    All cells must run the same task (a ``task`` axis or override that changes it is an error).
+    """
     cells: list[tuple[dict[str, Any], RunConfig]] = []
     seen: set[str] = set()
     for values in itertools.product(*spec.axes.values()):
@@ -212,6 +220,7 @@ def expand(spec: GridSpec, output_dir: str = ".") -> list[tuple[dict[str, Any], 
         if os.path.basename(config.output) not in seen:
             seen.add(os.path.basename(config.output))
             cells.append((axes, config))
+    check_one_task(cells, spec.source)
     return cells
 
 
@@ -234,11 +243,10 @@ def run_cell(store: ResultsStore, cid: str, config: RunConfig, cache: EmbeddingC
         store.update(cid, status="failed", error=error, finished_at=time.time())
         return "failed", error
     metrics = result.metrics
-    store.update(cid, status="done", error=None, metrics=metrics, history=result.history,
+    store.update(cid, status="done", error=None, metrics=with_task_info(metrics, config), history=result.history,
                  run_dir=result.output, command=reproduce_command(result.output), finished_at=time.time(),
-                 **{k: metrics.get(k) for k in ("train_seconds", "eval_seconds", "peak_rss_mb",
-                                                  "trainable_parameters", "total_parameters")})
-    return "done", f"accuracy {metrics['eval']['accuracy']:.3f}"
+                 **{k: metrics.get(k) for k in COST_COLUMNS})
+    return "done", primary_text(metrics, config)
 
 
 def _worker(output_dir: str, cid: str, config: RunConfig) -> tuple[str, str]:
@@ -276,6 +284,7 @@ def run_grid(spec: GridSpec, output_dir: str, workers: int = 1, progress: bool =
     for axes, config in cells:
         labels = {key: axis_label(value) for key, value in axes.items()}
         store.add(Cell(os.path.basename(str(config.output)), labels, config.to_dict()))
+    record_task_info(store)  # cells finished before grids stored their task's report metrics
     finished = {c.cell_id for c in store.cells(status="done")}
     todo = [(axes, config) for axes, config in cells if os.path.basename(str(config.output)) not in finished]
     skipped = len(cells) - len(todo)
@@ -311,26 +320,3 @@ def _run_pool(todo: list[tuple[dict[str, Any], RunConfig]], output_dir: str, wor
                 ResultsStore(output_dir).update(os.path.basename(str(config.output)), status="failed",
                                                 error=message, finished_at=time.time())
             _report(progress, index, len(todo), axes, status, message)
-
-
-def result_rows(output_dir: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """(columns, one row per stored cell) for export: cell id, axis values, status and metrics."""
-    if not os.path.isdir(output_dir):
-        raise UserError(f"results directory not found: {output_dir}")
-    cells = ResultsStore(output_dir, create=False).cells()
-    if not cells:
-        raise UserError(f"no cells in {output_dir}; run `transferkit grid` first")
-    axis_keys: list[str] = []
-    for cell in cells:
-        axis_keys += [k for k in cell.axes if k not in axis_keys]
-    rows = []
-    for cell in cells:
-        evaluation = (cell.metrics or {}).get("eval", {})
-        low, high = evaluation.get("ci95", {}).get("accuracy", [None, None])
-        rows.append({"cell_id": cell.cell_id, **{k: cell.axes.get(k) for k in axis_keys}, "status": cell.status,
-                     "accuracy": evaluation.get("accuracy"), "macro_f1": evaluation.get("macro_f1"),
-                     "roc_auc": evaluation.get("roc_auc"), "accuracy_ci_low": low, "accuracy_ci_high": high,
-                     "train_seconds": cell.train_seconds, "eval_seconds": cell.eval_seconds,
-                     "peak_rss_mb": cell.peak_rss_mb, "trainable_parameters": cell.trainable_parameters,
-                     "total_parameters": cell.total_parameters, "error": cell.error})
-    return ["cell_id", *axis_keys, *RESULT_COLUMNS], rows

@@ -24,7 +24,7 @@ from transferkit.experiments.embedding_cache import EmbeddingCache
 from transferkit.experiments.run_dir import RunDirectory
 from transferkit.experiments.splits import Splits, class_counts, load_splits
 from transferkit.models import check_weights, resolve
-from transferkit.modules import TaskModel, count_parameters
+from transferkit.modules import build_task_model, count_parameters
 from transferkit.serving import NeuralPredictor
 from transferkit.serving.predictor import base_reference
 from transferkit.strategies import STRATEGIES
@@ -69,6 +69,9 @@ def components(config: RunConfig) -> Components:
     if task_cls.name not in strategy.supports:
         raise UserError(f"strategy '{strategy.name}' does not support task '{task_cls.name}' "
                         f"(it supports: {', '.join(sorted(strategy.supports))})")
+    check_task = getattr(strategy, "check_task", None)  # options that fit some tasks only (e.g. a head kind)
+    if check_task is not None:
+        check_task(task_cls)
     return Components(strategy, task_cls, task_config)
 
 
@@ -147,8 +150,8 @@ def fit_predictor(config: RunConfig, strategy: Any, task: Any, splits: Splits, c
         predictor = strategy.fit(splits.train, splits.labels.names, config.training.seed)
         size = int(predictor.classifier.coef_.size + predictor.classifier.intercept_.size)
         return predictor, None, (size, size)
-    loaded = load_source(strategy, config.model, splits.train)
-    model = strategy.prepare(TaskModel.build(loaded.backbone, task, getattr(strategy, "mlp_hidden", 0)))
+    loaded = load_source(strategy, config.model, splits.train, seq2seq=getattr(task, "generative", False))
+    model = strategy.prepare(build_task_model(loaded, task, getattr(strategy, "mlp_hidden", 0)))
     params = count_parameters(model)
     meta = {"task": task.name, "task_options": dataclasses.asdict(task.config), "strategy": strategy.name,
             "source_model": config.model, "mlp_hidden": getattr(strategy, "mlp_hidden", 0)}
@@ -173,6 +176,8 @@ def _fit_frozen(config: RunConfig, strategy: Any, predictor: NeuralPredictor, sp
                 resume: bool, cache: EmbeddingCache, fingerprint: str) -> FitResult | None:
     """Frozen encoder: features from the cache, then a closed-form or Trainer-fitted head."""
     model, task = predictor.model, predictor.task
+    if getattr(task, "ragged_outputs", False):
+        return _fit_frozen_tokens(predictor, splits, trainer, resume)
     key = {"model": fingerprint, "layer": model.layer, "pooling": task.config.pooling,
            "max_length": predictor.max_length}
 
@@ -188,3 +193,23 @@ def _fit_frozen(config: RunConfig, strategy: Any, predictor: NeuralPredictor, sp
     eval_rows = [{"features": x} for x in eval_x]
     return trainer.fit(model, rows, lambda m: predictor.metrics_on(m, eval_rows, splits.eval.labels, 1024),
                        resume=resume)
+
+
+def _fit_frozen_tokens(predictor: NeuralPredictor, splits: Splits, trainer: Trainer, resume: bool) -> FitResult:
+    """Per-token tasks: the frozen encoder's token states ``H = h_layer(x)`` (len_i, dim) of every window,
+    computed once in memory; the Trainer then fits the token/span head ``W h_t + b`` on them for all epochs.
+
+    Rows keep the original features (``input_ids`` for length grouping and for cutting padded
+    outputs, ``_`` metadata for decoding); ``TaskModel.forward`` sees ``features`` and skips the encoder.
+    """
+    model, task = predictor.model, predictor.task
+    model.eval()
+
+    def with_states(examples: Any) -> list[dict[str, Any]]:
+        features = predictor.featurize(examples)
+        states = run_batches(model.hidden_states, features, predictor.collator, predictor.batch_size, ragged=True)
+        return [{**feature, "features": state} for feature, state in zip(features, states, strict=True)]
+
+    train_rows, eval_rows = with_states(splits.train), with_states(splits.eval)
+    references = task.references(splits.eval)
+    return trainer.fit(model, train_rows, lambda m: predictor.metrics_on(m, eval_rows, references), resume=resume)

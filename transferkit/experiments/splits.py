@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from transferkit.data import (
     to_examples,
 )
 from transferkit.data.qa import read_squad, split_by_title
+from transferkit.data.seq2seq import Seq2SeqExamples, read_lines, read_pairs, read_parallel
 from transferkit.data.tagging import TAGGED_FORMATS, TaggedSentences, read_tagged
 
 
@@ -51,6 +53,8 @@ def load_splits(data: DataConfig, seed: int = 0, task_config: Any = None, data_k
         return load_tagged_splits(data, seed, task_config)
     if data_kind == "qa":
         return load_qa_splits(data, seed)
+    if data_kind == "seq2seq":
+        return load_seq2seq_splits(data, seed, task_config)
     if not data.train:
         raise UserError("no training data: pass --train FILE or set data.train in the config")
     train, labels = read_examples(data.train, data, None)
@@ -133,17 +137,69 @@ def load_qa_splits(data: DataConfig, seed: int) -> Splits:
     """
     if not data.train:
         raise UserError("no training data: pass --train FILE or set data.train in the config")
-    train = read_squad(data.train)
+    fmt = {"squad": "json", "jsonl": "jsonl"}.get(data.format, "auto")
+    train = read_squad(data.train, fmt)
     if data.eval:
-        eval_examples = read_squad(data.eval)
+        eval_examples = read_squad(data.eval, fmt)
     else:
         titles = len(dict.fromkeys(train.titles))
         if titles < 2:
             raise UserError(f"{data.train}: {titles} article title(s); hold out articles needs >= 2 or pass --eval FILE")
         train, eval_examples = split_by_title(train, max(1, round(titles * data.eval_fraction)))
     train, eval_examples = _sample(train, eval_examples, data, seed, np.random.default_rng(data.split_seed))
-    test = read_squad(data.test) if data.test else None
+    test = read_squad(data.test, fmt) if data.test else None
     return Splits(train, eval_examples, test, LabelMap(["start", "end"]))
+
+
+def read_seq2seq_file(path: str, data: DataConfig, task_config: Any, require_targets: bool = True
+                      ) -> Seq2SeqExamples:
+    """Document/summary pairs: a table (csv/tsv/jsonl/HF) with the task's columns, or parallel text files.
+
+    Parallel files are found by name: ``X.source`` pairs with ``X.target``, ``src.*`` with ``tgt.*``.
+    """
+    target_path = parallel_target(path)
+    if target_path is not None:
+        if not require_targets:
+            documents = read_lines(path)
+            return Seq2SeqExamples(documents, None, list(range(1, len(documents) + 1)), path)
+        if not os.path.exists(target_path):
+            raise UserError(f"{path}: parallel source file without its targets: expected {target_path}")
+        return read_parallel(path, target_path)
+    target = task_config.target_column if require_targets else None
+    fmt = data.format if data.format in ("csv", "tsv", "jsonl", "hf") else "auto"
+    return read_pairs(path, fmt, task_config.source_column, target)
+
+
+def parallel_target(path: str) -> str | None:
+    """The targets file of a plain-text source file (``X.source`` -> ``X.target``, ``src.*`` -> ``tgt.*``), else None."""
+    folder, name = os.path.split(path)
+    if name.endswith(".source"):
+        return os.path.join(folder, name[: -len(".source")] + ".target")
+    if name.startswith("src.") or name.startswith("src-") or name.startswith("src_"):
+        return os.path.join(folder, "tgt" + name[3:])
+    return None
+
+
+def load_seq2seq_splits(data: DataConfig, seed: int, task_config: Any) -> Splits:
+    """Pairs for summarization; without an eval file a seeded random ``eval_fraction`` is held out.
+
+    ``budget`` and caps count pairs (int) or a fraction.
+    """
+    if not data.train:
+        raise UserError("no training data: pass --train FILE or set data.train in the config")
+    train = read_seq2seq_file(data.train, data, task_config)
+    rng = np.random.default_rng(data.split_seed)
+    if data.eval:
+        eval_examples = read_seq2seq_file(data.eval, data, task_config)
+    else:
+        if not 0 < data.eval_fraction < 1:
+            raise UserError(f"data.eval_fraction must be between 0 and 1, got {data.eval_fraction}")
+        order = rng.permutation(len(train))
+        cut = max(1, round(len(train) * data.eval_fraction))
+        train, eval_examples = train.subset(np.sort(order[cut:])), train.subset(np.sort(order[:cut]))
+    train, eval_examples = _sample(train, eval_examples, data, seed, rng)
+    test = read_seq2seq_file(data.test, data, task_config) if data.test else None
+    return Splits(train, eval_examples, test, LabelMap([]))
 
 
 def class_counts(examples: TextExamples, labels: LabelMap) -> dict[str, int]:

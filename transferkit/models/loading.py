@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer, PretrainedConfig, PreTrainedModel
 
 from transferkit.core.errors import UserError, unknown_name
 from transferkit.models._hub import hub_offline, hub_revision, looks_like_hub_id
@@ -203,22 +203,25 @@ def _fingerprint(resolved: ResolvedModel, random_init: bool) -> str:
     return f"{base}+random-init" if random_init else base
 
 
-def _backbone(resolved: ResolvedModel, config: PretrainedConfig, random_init: bool, trust: bool) -> PreTrainedModel:
+def _backbone(resolved: ResolvedModel, config: PretrainedConfig, random_init: bool, trust: bool,
+              seq2seq: bool = False) -> PreTrainedModel:
     # attn_implementation left unset: transformers then picks "sdpa" when the model supports it, else "eager".
+    auto: Any = AutoModelForSeq2SeqLM if seq2seq and getattr(config, "is_encoder_decoder", False) else AutoModel
     if random_init:
-        model = _guarded(resolved, "model", lambda: AutoModel.from_config(config, trust_remote_code=trust))
+        model = _guarded(resolved, "model", lambda: auto.from_config(config, trust_remote_code=trust))
     else:
         kwargs = _load_kwargs(resolved, trust)
         model = _guarded(
             resolved,
             "model weights",
-            lambda: AutoModel.from_pretrained(resolved.path_or_id, config=config, use_safetensors=True, **kwargs),
+            lambda: auto.from_pretrained(resolved.path_or_id, config=config, use_safetensors=True, **kwargs),
         )
     model.eval()
     return model
 
 
-def load_backbone(ref: str, *, random_init: bool = False, trust_remote_code: bool = False) -> LoadedModel:
+def load_backbone(ref: str, *, random_init: bool = False, trust_remote_code: bool = False, seq2seq: bool = False
+                  ) -> LoadedModel:
     """Load a base encoder (``AutoModel``, no head) and its fast tokenizer.
 
     Args:
@@ -226,6 +229,8 @@ def load_backbone(ref: str, *, random_init: bool = False, trust_remote_code: boo
         random_init: build the same architecture with random weights (the no-transfer
             baseline); seed it beforehand with ``torch.manual_seed``.
         trust_remote_code: allow custom modelling code from the model repository.
+        seq2seq: an encoder-decoder checkpoint (T5, BART ...) is loaded whole, LM head included
+            (``AutoModelForSeq2SeqLM``); encoder-only checkpoints still load as ``AutoModel``.
 
     Raises:
         UserError: unresolvable reference, unsafe or missing weights, or a load failure
@@ -240,7 +245,7 @@ def load_backbone(ref: str, *, random_init: bool = False, trust_remote_code: boo
     config = _config(resolved, trust_remote_code)
     kwargs = _load_kwargs(resolved, trust_remote_code)
     tokenizer = _guarded(resolved, "tokenizer", lambda: AutoTokenizer.from_pretrained(resolved.path_or_id, **kwargs))
-    backbone = _backbone(resolved, config, random_init, trust_remote_code)
+    backbone = _backbone(resolved, config, random_init, trust_remote_code, seq2seq)
     return LoadedModel(
         tokenizer=tokenizer,
         backbone=backbone,

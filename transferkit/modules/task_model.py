@@ -15,8 +15,9 @@ class TaskModel(nn.Module):
 
     Args:
         backbone: e.g. ``BertModel``; returns token states.
-        head: a module called as ``head(hidden, attention_mask)``; classification heads
-            also offer ``head.project(features)`` for cached pooled features.
+        head: a module called as ``head(hidden, attention_mask)``; every head also offers
+            ``head.project(features)`` for cached frozen-encoder outputs: pooled features
+            (batch, dim) for classification, token states (batch, seq, dim) for per-token heads.
         task: the Task (kept as a plain attribute: it owns the loss and decoding).
         layer: which hidden layer feeds the head (-1 = last; 0 = embeddings output).
     """
@@ -47,9 +48,21 @@ class TaskModel(nn.Module):
         return self.head.pool(self.hidden_states(batch), batch["attention_mask"])
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        if "features" in batch:  # cached pooled features: skip the backbone entirely
+        if "features" in batch:  # cached encoder outputs (pooled or per token): skip the backbone entirely
             return {"logits": self.head.project(batch["features"])}
         return {"logits": self.head(self.hidden_states(batch), batch["attention_mask"])}
+
+
+def build_task_model(loaded: Any, task: Any, mlp_hidden: int = 0) -> nn.Module:
+    """The model a task trains from a loaded source (``.backbone``, ``.tokenizer``, ``.random_init``).
+
+    Backbone + the task's head, or the task's own model when it builds one (``build_model``:
+    e.g. summarization's encoder-decoder LM, warm-started from an encoder).
+    """
+    build = getattr(task, "build_model", None)
+    if build is not None:
+        return build(loaded.backbone, loaded.tokenizer, pretrained=not loaded.random_init)
+    return TaskModel.build(loaded.backbone, task, mlp_hidden)
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

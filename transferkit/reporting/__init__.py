@@ -10,17 +10,22 @@ from transferkit.reporting.plots import (
 from transferkit.reporting.report import render_report
 from transferkit.reporting.stats import paired_comparison, sign_flip_p_value, summarize, t_interval
 from transferkit.reporting.tables import format_value, markdown_table, print_table
+from transferkit.reporting.task_metrics import TaskInfo, choose_metric, metric_text, read_task
 
 __all__ = [
+    "TaskInfo",
     "best_cell",
+    "choose_metric",
     "confusion_matrix_plot",
     "cost_quality_plot",
     "data_efficiency_curve",
     "format_value",
     "learning_curves",
     "markdown_table",
+    "metric_text",
     "paired_comparison",
     "print_table",
+    "read_task",
     "render_report",
     "sign_flip_p_value",
     "summarize",

@@ -22,7 +22,7 @@ __all__ = ["BUDGET_AXIS", "best_cell", "class_labels", "confusion_matrix_plot", 
            "learning_curves"]
 
 BUDGET_AXIS = "data.budget"
-"""The axis holding the labelled examples per class."""
+"""The axis holding the training budget (labels per class for classification, examples for other tasks)."""
 
 DPI = 80
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -55,8 +55,13 @@ def _style(strategies: Sequence[str]) -> dict[str, tuple[str, str]]:
     return {s: (_COLORS[i % len(_COLORS)], _MARKERS[i % len(_MARKERS)]) for i, s in enumerate(strategies)}
 
 
-def data_efficiency_curve(cells: Iterable[Cell], metric: str = "accuracy") -> bytes:
-    """``metric`` vs labels per class (log x), one line per strategy, 95% t band over seeds."""
+def data_efficiency_curve(cells: Iterable[Cell], metric: str = "accuracy", budget_unit: str = "labels per class"
+                          ) -> bytes:
+    """``metric`` vs the budget (log x), one line per strategy, 95% t band over seeds.
+
+    ``budget_unit`` says what ``data.budget`` counts: labels per class for classification,
+    training sentences / questions / examples for the other tasks.
+    """
     done = _done(cells, metric)
     if not any(BUDGET_AXIS in c.axes for c in done):
         raise UserError(f"no done cells with a '{BUDGET_AXIS}' axis to plot a data-efficiency curve")
@@ -78,9 +83,9 @@ def data_efficiency_curve(cells: Iterable[Cell], metric: str = "accuracy") -> by
     budgets = sorted({float(r[BUDGET_AXIS]) for r in rows})
     ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
     ax.minorticks_off()
-    ax.set_xlabel("labelled examples per class (log scale)")
+    ax.set_xlabel(f"budget: {budget_unit} (log scale)")
     ax.set_ylabel(metric)
-    ax.set_title(f"Data efficiency: {metric} vs labels (mean, 95% CI over seeds)")
+    ax.set_title(f"Data efficiency: {metric} vs {budget_unit} (mean, 95% CI over seeds)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
     return _png(fig)

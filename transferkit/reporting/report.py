@@ -3,6 +3,8 @@
 ``render_report(results_dir, "report.html")`` writes one self-contained file (inline CSS,
 PNG plots as base64 data URIs, no external resources); ``"report.md"`` writes Markdown
 with the plots as PNG files in ``<stem>_files/`` beside it.  Files are written atomically.
+The summary shows every report metric of the results' task; comparisons and plots use one
+of them (``metric``, by default the task's primary: accuracy, entity F1, QA F1, ROUGE-L).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from transferkit.core.errors import UserError
 from transferkit.core.results import Cell, ResultsStore
 from transferkit.reporting import plots
 from transferkit.reporting.stats import group_axes, metric_value, paired_comparison, sort_key, summarize
+from transferkit.reporting.task_metrics import TaskInfo, choose_metric, metric_digits, read_task
 
 __all__ = ["BASELINES", "render_report"]
 
@@ -57,45 +60,64 @@ def _fmt_p(p: float | None) -> str:
     return "—" if p is None else (f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}")
 
 
-def _summary_rows(cells: Sequence[Cell], metric: str) -> tuple[list[str], list[list[str]]]:
-    """Header and string rows of the summary table (one row per group of seeds)."""
+def _digits(cells: Sequence[Cell], metric: str) -> int:
+    return metric_digits(metric_value(c, metric) for c in cells if c.status == "done")
+
+
+def _mean_std(row: dict[str, Any] | None, digits: int) -> str:
+    return "—" if row is None else f"{row['mean']:.{digits}f} ± {row['std']:.{digits}f}"
+
+
+def _summary_rows(cells: Sequence[Cell], metric: str, info: TaskInfo) -> tuple[list[str], list[list[str]]]:
+    """Header and string rows of the summary table (one row per group of seeds, every report metric a column)."""
     axes = group_axes(c for c in cells if c.status == "done")
-    header = [a.split(".")[-1] if a != plots.BUDGET_AXIS else "budget (labels/class)" for a in axes]
-    header += ["n seeds", f"{metric} mean ± std", "95% CI", "mean train s", "trainable params"]
+    others = [m for m in info.metrics if m != metric]
+    header = [a.split(".")[-1] if a != plots.BUDGET_AXIS else f"budget ({info.budget_unit})" for a in axes]
+    header += ["n seeds", f"{metric} mean ± std", f"{metric} 95% CI", *(f"{m} mean ± std" for m in others),
+               "mean train s", "trainable params"]
+    by_group = {m: {tuple(r[a] for a in axes): r for r in summarize(cells, m, axes)} for m in others}
+    digits = {m: _digits(cells, m) for m in info.metrics if m != metric}
+    d = _digits(cells, metric)
     rows = []
     for row in summarize(cells, metric, axes):
+        key = tuple(row[a] for a in axes)
         rows.append([_fmt(row[a]) for a in axes] + [
-            str(row["n"]), f"{row['mean']:.3f} ± {row['std']:.3f}", f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]",
+            str(row["n"]), _mean_std(row, d), f"[{row['ci_low']:.{d}f}, {row['ci_high']:.{d}f}]",
+            *(_mean_std(by_group[m].get(key), digits[m]) for m in others),
             _fmt(row["train_seconds"], 1), _fmt_params(row["trainable_parameters"])])
     return header, rows
 
 
 def _comparisons(cells: Sequence[Cell], metric: str) -> tuple[list[str], list[list[str]]]:
-    """Each transfer strategy vs each baseline present (paired over the other axes)."""
+    """Each transfer strategy vs each baseline present (paired over the other axes), on ``metric``."""
     strategies = sorted({str(c.axes["strategy"]) for c in cells if c.status == "done" and "strategy" in c.axes},
                         key=sort_key)
-    header = ["strategy", "vs", "pairs", "mean A", "mean B", "mean diff (A−B)", "95% bootstrap CI", "p (sign-flip)"]
+    header = ["strategy", "vs", "pairs", f"mean {metric} A", f"mean {metric} B", "mean diff (A−B)", "95% bootstrap CI",
+              "p (sign-flip)"]
+    d = _digits(cells, metric)
     rows = []
     for baseline in (b for b in strategies if is_baseline(b)):
         for strategy in (s for s in strategies if not is_baseline(s)):
             r = paired_comparison(cells, strategy, baseline, metric)
             if r["n_pairs"]:
-                rows.append([strategy, baseline, str(r["n_pairs"]), _fmt(r["mean_a"]), _fmt(r["mean_b"]),
-                             f"{r['mean_diff']:+.3f}", f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
+                rows.append([strategy, baseline, str(r["n_pairs"]), _fmt(r["mean_a"], d), _fmt(r["mean_b"], d),
+                             f"{r['mean_diff']:+.{d}f}", f"[{r['ci_low']:+.{d}f}, {r['ci_high']:+.{d}f}]",
                              _fmt_p(r["p_value"])])
     return header, rows
 
 
-def _figures(cells: Sequence[Cell], metric: str) -> list[tuple[str, str, bytes]]:
+def _figures(cells: Sequence[Cell], metric: str, info: TaskInfo) -> list[tuple[str, str, bytes]]:
     """``(file stem, title, png)`` of every plot the data supports (a plot that cannot be drawn is left out)."""
     best = plots.best_cell(cells, metric)
     makers: list[tuple[str, str, Callable[[], bytes]]] = [
-        ("data_efficiency", "Data-efficiency curve", lambda: plots.data_efficiency_curve(cells, metric)),
+        ("data_efficiency", "Data-efficiency curve",
+         lambda: plots.data_efficiency_curve(cells, metric, info.budget_unit)),
         ("cost_quality", "Cost vs quality", lambda: plots.cost_quality_plot(cells, metric)),
         ("learning_curves", "Learning curves", lambda: plots.learning_curves(cells, metric)),
     ]
     if best is not None:
-        makers.append(("confusion_matrix", f"Confusion matrix of the best run ({metric} {metric_value(best, metric):.3f})",
+        value = f"{metric_value(best, metric):.{_digits(cells, metric)}f}"
+        makers.append(("confusion_matrix", f"Confusion matrix of the best run ({metric} {value})",
                        lambda: plots.confusion_matrix_plot(best)))
     figures = []
     for stem, title, make in makers:
@@ -126,7 +148,7 @@ def _html(title: str, sections: dict[str, Any], cells: Sequence[Cell], figures: 
     esc = html.escape
     parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>",
              f"<style>{_CSS}</style></head><body><h1>{esc(title)}</h1><p class=meta>{esc(sections['meta'])}</p>",
-             "<h2>Summary</h2>", _html_table(*sections["summary"], left=len(sections["summary"][0]) - 5)]
+             "<h2>Summary</h2>", _html_table(*sections["summary"], left=sections["summary_axes"])]
     header, rows = sections["comparisons"]
     parts.append("<h2>Paired comparisons</h2>")
     parts.append(_html_table(header, rows, left=2) if rows else "<p>No transfer strategy paired with a baseline "
@@ -195,26 +217,40 @@ def _atomic_write(path: str, data: bytes) -> None:
         raise
 
 
-def render_report(results_dir: str, output_path: str, metric: str = "accuracy") -> str:
+def _sections(results_dir: str, cells: Sequence[Cell], metric: str, info: TaskInfo) -> dict[str, Any]:
+    counts = {s: sum(c.status == s for c in cells) for s in ("done", "failed", "running", "pending")}
+    now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    summary = _summary_rows(cells, metric, info)
+    return {"meta": f"Generated {now} from {os.path.abspath(results_dir)} — "
+                    + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+                    + f" — task {info.name}, compared on {metric} (reported: {', '.join(info.metrics)})",
+            "summary": summary, "summary_axes": len(summary[0]) - len(info.metrics) - 4,
+            "comparisons": _comparisons(cells, metric)}
+
+
+def render_report(results_dir: str, output_path: str, metric: str | None = None) -> str:
     """Write the report of the grid in ``results_dir`` to ``output_path`` (``.html`` or ``.md``); return the path.
 
+    ``metric`` (default: the primary metric of the results' task, e.g. accuracy for
+    classification, entity F1 for token classification) drives the comparisons and plots;
+    it must be one of the task's report metrics, which all appear in the summary table.
+
     Raises :class:`UserError` when ``results_dir`` holds no results database, when it has
-    no done cells, or when ``output_path`` ends in neither ``.html`` nor ``.md``.
+    no done cells, when ``metric`` is not one of the task's report metrics, or when
+    ``output_path`` ends in neither ``.html`` nor ``.md``.
     """
     stem, ext = os.path.splitext(output_path)
     if ext.lower() not in (".html", ".htm", ".md"):
         raise UserError(f"report format must be .html or .md, got '{output_path}'")
     cells = ResultsStore(results_dir, create=False).cells()
+    info = read_task(cells, results_dir)
+    metric = choose_metric(info, metric)
     done = [c for c in cells if c.status == "done" and metric_value(c, metric) is not None]
     if not done:
         raise UserError(f"no done cells with '{metric}' in {results_dir}; nothing to report yet")
-    counts = {s: sum(c.status == s for c in cells) for s in ("done", "failed", "running", "pending")}
-    now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
-    sections = {"meta": f"Generated {now} from {os.path.abspath(results_dir)} — "
-                        + ", ".join(f"{n} {s}" for s, n in counts.items() if n),
-                "summary": _summary_rows(cells, metric), "comparisons": _comparisons(cells, metric)}
+    sections = _sections(results_dir, cells, metric, info)
     title = f"transferkit experiment report: {os.path.basename(os.path.abspath(results_dir))}"
-    figures = _figures(cells, metric)
+    figures = _figures(cells, metric, info)
     if ext.lower() == ".md":
         files_dir = f"{stem}_files"
         os.makedirs(files_dir, exist_ok=True)

@@ -25,7 +25,7 @@ from transferkit.core.contracts import Predictor, TextExamples
 from transferkit.core.errors import UserError
 from transferkit.data.collate import PaddingCollator
 from transferkit.models import get_entry, load_backbone, resolve
-from transferkit.modules.task_model import TaskModel
+from transferkit.modules.task_model import TaskModel, build_task_model
 from transferkit.strategies import STRATEGIES
 from transferkit.strategies.tfidf import TfidfPredictor
 from transferkit.tasks import TASKS
@@ -53,19 +53,28 @@ class NeuralPredictor:
         array, or a list of (length_i, num_labels) arrays for per-token tasks."""
         model.eval()
         device = next(model.parameters()).device
+        if getattr(self.task, "generative", False):  # generated token ids, one row per example
+            options = self.task.generation_options()
+            return run_batches(lambda batch: model.generate_ids(batch, **options), features, self.collator,
+                               batch_size or self.batch_size, device, ragged="rows")
         return run_batches(lambda batch: model(batch)["logits"], features, self.collator,
                            batch_size or self.batch_size, device, ragged=getattr(self.task, "ragged_outputs", False))
+
+    def decode(self, outputs: Any, features: list[dict[str, Any]]) -> Any:
+        """Task-space predictions from model outputs (generated ids need the tokenizer)."""
+        if getattr(self.task, "generative", False):
+            return self.task.decode(outputs, features, self.tokenizer)
+        return self.task.decode(outputs, features)
 
     def metrics_on(self, model: Any, features: list[dict[str, Any]], references: Any, batch_size: int | None = None
                    ) -> dict[str, Any]:
         """The task's metrics of ``model`` on pre-featurised examples (per-epoch evaluation)."""
-        outputs = self.logits_of(model, features, batch_size)
-        return self.task.metrics(self.task.decode(outputs, features), references)
+        return self.task.metrics(self.decode(self.logits_of(model, features, batch_size), features), references)
 
     def predict(self, examples: Any) -> Any:
         """Task-space predictions: class probabilities, tag sequences, ..."""
         features = self.featurize(examples)
-        return self.task.decode(self.logits_of(self.model, features), features)
+        return self.decode(self.logits_of(self.model, features), features)
 
     def logits(self, examples: TextExamples) -> np.ndarray:
         return self.logits_of(self.model, self.featurize(examples))
@@ -98,8 +107,11 @@ class NeuralPredictor:
         if "base_model" in meta:
             model = _delta_model(directory, meta, task, state)
         else:
-            backbone = AutoModel.from_config(AutoConfig.from_pretrained(directory))
-            model = TaskModel.build(backbone, task, meta.get("mlp_hidden", 0))
+            config = AutoConfig.from_pretrained(directory)
+            if hasattr(task, "model_from_config"):  # e.g. an encoder-decoder LM
+                model = task.model_from_config(config)
+            else:
+                model = TaskModel.build(AutoModel.from_config(config), task, meta.get("mlp_hidden", 0))
             model.load_state_dict(state)
         model.layer = meta.get("layer", -1)
         model.eval()
@@ -111,7 +123,7 @@ def _delta_model(directory: str, meta: dict[str, Any], task: Any, state: dict[st
     """Base model (by reference) + the strategy's structure + the saved delta."""
     base = meta["base_model"]
     try:
-        loaded = load_backbone(base["ref"])
+        loaded = load_backbone(base["ref"], seq2seq=getattr(task, "generative", False))
     except UserError as exc:
         raise UserError(f"{directory}: this {meta['strategy']} model stores only its trained delta; its base model "
                         f"'{base['ref']}' cannot be loaded ({exc})") from None
@@ -120,7 +132,7 @@ def _delta_model(directory: str, meta: dict[str, Any], task: Any, state: dict[st
                        base["ref"], meta["strategy"])
     strategy_cls = STRATEGIES.get(meta["strategy"])
     strategy = strategy_cls(build_dataclass(strategy_cls.Config, meta.get("strategy_options", {}), "model strategy"))
-    model = strategy.prepare(TaskModel.build(loaded.backbone, task, meta.get("mlp_hidden", 0)))
+    model = strategy.prepare(build_task_model(loaded, task, meta.get("mlp_hidden", 0)))
     missing, unexpected = model.load_state_dict(state, strict=False)
     trained = {name for name, p in model.named_parameters() if p.requires_grad}
     if unexpected or trained & set(missing):

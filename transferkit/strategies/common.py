@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from transferkit.core.contracts import Batch, Losses, TextExamples
+from transferkit.core.contracts import Batch, Losses
 from transferkit.models.layers import layer_groups
 from transferkit.models.loading import LoadedModel, load_backbone
 
@@ -59,14 +59,15 @@ class NoCallbacks:
         return []
 
 
-def load_source(strategy: Any, model_ref: str, train: TextExamples) -> LoadedModel:
+def load_source(strategy: Any, model_ref: str, train: Any, seq2seq: bool = False) -> LoadedModel:
     """The source model a strategy starts from.
 
     A strategy that builds its own encoder (e.g. ``word_vectors``, whose vocabulary comes
     from the training texts) provides ``build_backbone(model_ref, train)``; every other
-    strategy gets the pretrained (or, for ``random_init``, re-initialised) transformer.
+    strategy gets the pretrained (or, for ``random_init``, re-initialised) transformer;
+    ``seq2seq`` asks for the whole encoder-decoder LM when the checkpoint is one.
     """
     build = getattr(strategy, "build_backbone", None)
     if build is not None:
         return build(model_ref, train)
-    return load_backbone(model_ref, random_init=strategy.random_init)
+    return load_backbone(model_ref, random_init=strategy.random_init, seq2seq=seq2seq)

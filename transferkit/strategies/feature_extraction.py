@@ -1,12 +1,20 @@
 """Feature extraction: a frozen pretrained encoder, only a head is fitted.
 
-The encoder never changes, so pooled features ``z = pool(h_layer(x))`` are computed once
-per distinct text (and cached on disk by the experiment layer); the head is either
+The encoder never changes, so its outputs are computed once and the head is trained on them.
 
-* ``logreg``: multinomial logistic regression (scikit-learn, L2, inverse strength ``C``),
+Classification: pooled features ``z = pool(h_layer(x))`` per distinct text (cached on disk by
+the experiment layer); the head is either
+
+* ``logreg`` (``auto``): multinomial logistic regression (scikit-learn, L2, inverse strength ``C``),
   fitted in closed form and copied into the linear head, so the saved model is an ordinary
   ``TaskModel``: ``softmax(W z + b)`` reproduces ``predict_proba`` exactly; or
 * ``linear`` / ``mlp``: trained with the shared Trainer on the cached features.
+
+Token classification and question answering: the token states ``H = h_layer(x)`` (len, dim) of
+every subword window are computed once (in memory) and a linear token head ``W h_t + b`` (tags,
+or start/end logits for QA) is trained on them with the shared Trainer for all epochs, without
+running the encoder again.  ``auto`` means ``linear`` here; ``logreg`` and ``mlp`` are refused.
+The saved model is the full ``TaskModel`` (encoder + head), whose logits equal the cached path's.
 """
 
 from __future__ import annotations
@@ -19,12 +27,14 @@ import torch
 
 from transferkit.core.config import option
 from transferkit.core.contracts import Batch, Losses
+from transferkit.core.errors import UserError
 from transferkit.strategies.common import NoCallbacks, optimizer_groups, set_trainable, task_loss
 
 
 @dataclass
 class FeatureExtractionConfig:
-    head: Literal["logreg", "linear", "mlp"] = option("logreg", "logreg (scikit-learn) or a torch linear/MLP head")
+    head: Literal["auto", "logreg", "linear", "mlp"] = option(
+        "auto", "auto (logreg for classification, linear for per-token tasks), logreg (scikit-learn), linear or mlp")
     C: float = option(1.0, "inverse L2 regularisation strength of the logistic regression")
     max_iter: int = option(2000, "maximum L-BFGS iterations of the logistic regression")
     mlp_hidden: int = option(256, "hidden units of the MLP head")
@@ -34,7 +44,7 @@ class FeatureExtraction(NoCallbacks):
     """Frozen encoder + trained head."""
 
     name: ClassVar[str] = "feature_extraction"
-    supports: ClassVar[frozenset[str]] = frozenset({"classification"})
+    supports: ClassVar[frozenset[str]] = frozenset({"classification", "token_classification", "question_answering"})
     requires: ClassVar[frozenset[str]] = frozenset()
     kind: ClassVar[str] = "frozen"
     random_init: ClassVar[bool] = False
@@ -47,6 +57,12 @@ class FeatureExtraction(NoCallbacks):
     def mlp_hidden(self) -> int:
         """Hidden units the head needs (0 = linear); the composition root builds the head with it."""
         return self.config.mlp_hidden if self.config.head == "mlp" else 0
+
+    def check_task(self, task_cls: type) -> None:
+        """Fail before any work when the ``head`` option cannot serve the task (per-token tasks: linear only)."""
+        if getattr(task_cls, "ragged_outputs", False) and self.config.head in ("logreg", "mlp"):
+            raise UserError(f"strategy '{self.name}' with task '{task_cls.name}' supports only a linear token head: "
+                            f"set strategy.head to 'linear' or 'auto' (got head={self.config.head})")
 
     def prepare(self, model: Any) -> Any:
         set_trainable(list(model.backbone.named_parameters()), False)
@@ -61,7 +77,7 @@ class FeatureExtraction(NoCallbacks):
 
     def fit_head(self, model: Any, features: np.ndarray, labels: np.ndarray, seed: int) -> bool:
         """Fit the head in closed form if configured so; False means "train it with the Trainer"."""
-        if self.config.head != "logreg":
+        if self.config.head not in ("auto", "logreg"):
             return False
         from sklearn.linear_model import LogisticRegression
 

@@ -30,7 +30,8 @@ class Finetune:
     """Adapt every (unfrozen) weight of a pretrained encoder to the task."""
 
     name: ClassVar[str] = "finetune"
-    supports: ClassVar[frozenset[str]] = frozenset({"classification", "token_classification", "question_answering"})
+    supports: ClassVar[frozenset[str]] = frozenset(
+        {"classification", "token_classification", "question_answering", "summarization"})
     requires: ClassVar[frozenset[str]] = frozenset()
     kind: ClassVar[str] = "neural"
     random_init: ClassVar[bool] = False
@@ -40,14 +41,17 @@ class Finetune:
         self.config = config or FinetuneConfig()
 
     def trainable_groups(self, model: Any) -> list[tuple[str, list]]:
-        """Groups that ever train: all but embeddings + the bottom ``freeze_layers`` layers."""
+        """Groups that ever train: all but embeddings + the bottom ``freeze_layers`` layers.
+
+        Empty groups are left out (a seq2seq LM has no separate head: its top group is the LM head).
+        """
         groups = named_groups(model)
         layers = [name for name, _ in groups if name.startswith("layer.")]
         k = self.config.freeze_layers
         if not 0 <= k <= len(layers):
             raise UserError(f"strategy.freeze_layers={k}: the model has {len(layers)} layers; use 0..{len(layers)}")
         frozen = {"embeddings", *layers[:k]} if k > 0 else set()
-        return [(name, params) for name, params in groups if name not in frozen]
+        return [(name, params) for name, params in groups if name not in frozen and params]
 
     def prepare(self, model: Any) -> Any:
         set_trainable(list(model.named_parameters()), False)

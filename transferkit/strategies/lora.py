@@ -36,6 +36,7 @@ DEFAULT_TARGETS: dict[str, list[str]] = {
     "electra": ["query", "value"],
     "mpnet": ["q", "v"],
     "distilbert": ["q_lin", "v_lin"],
+    "encoder-decoder": ["query", "value"],  # BERT2BERT: self- and cross-attention of both sides
 }
 
 
@@ -89,7 +90,8 @@ class Lora(NoCallbacks):
     """Freeze the encoder; train a peft adapter (LoRA by default) and the task head."""
 
     name: ClassVar[str] = "lora"
-    supports: ClassVar[frozenset[str]] = frozenset({"classification", "token_classification", "question_answering"})
+    supports: ClassVar[frozenset[str]] = frozenset(
+        {"classification", "token_classification", "question_answering", "summarization"})
     requires: ClassVar[frozenset[str]] = frozenset()
     kind: ClassVar[str] = "neural"
     random_init: ClassVar[bool] = False
@@ -119,6 +121,8 @@ class Lora(NoCallbacks):
         set_trainable(list(model.backbone.named_parameters()), False)
         model.backbone = peft.get_peft_model(model.backbone, self.peft_config(model.backbone))
         set_trainable(list(model.head.named_parameters()), True)
+        for param in getattr(model, "new_parameters", list)():  # e.g. BERT2BERT cross-attention: random, must train
+            param.requires_grad_(True)
         return model
 
     def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:

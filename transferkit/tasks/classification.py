@@ -35,6 +35,7 @@ class ClassificationTask:
     Config: ClassVar[type] = ClassificationConfig
     data_kind: ClassVar[str] = "text"
     primary_metric: ClassVar[str] = "accuracy"
+    report_metrics: ClassVar[tuple[str, ...]] = ("accuracy", "macro_f1", "roc_auc")  # grid/report columns; the first is primary
     ragged_outputs: ClassVar[bool] = False
 
     def __init__(self, config: ClassificationConfig | None = None, labels: list[str] | None = None) -> None:

@@ -40,7 +40,10 @@ class QuestionAnsweringConfig:
 
 
 class SpanHead(nn.Module):
-    """Dropout + linear to (start, end) logits per token: (batch, seq, dim) -> (batch, seq, 2)."""
+    """Dropout + linear to (start, end) logits per token: (batch, seq, dim) -> (batch, seq, 2).
+
+    ``project`` takes the token states directly (e.g. cached from a frozen encoder).
+    """
 
     def __init__(self, hidden_size: int, dropout: float = 0.1) -> None:
         super().__init__()
@@ -48,7 +51,11 @@ class SpanHead(nn.Module):
         self.classifier = nn.Linear(hidden_size, 2)
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(hidden))
+        return self.project(hidden)
+
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        """(batch, seq, dim) token states -> (batch, seq, 2) start/end logits ``W h_t + b``."""
+        return self.classifier(self.dropout(features))
 
 
 class QuestionAnsweringTask:
@@ -58,6 +65,7 @@ class QuestionAnsweringTask:
     Config: ClassVar[type] = QuestionAnsweringConfig
     data_kind: ClassVar[str] = "qa"
     primary_metric: ClassVar[str] = "f1"
+    report_metrics: ClassVar[tuple[str, ...]] = ("f1", "exact_match")  # grid/report columns; the first is primary
     ragged_outputs: ClassVar[bool] = True
 
     def __init__(self, config: QuestionAnsweringConfig | None = None, labels: list[str] | None = None) -> None:

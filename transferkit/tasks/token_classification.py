@@ -43,7 +43,10 @@ class TokenClassificationConfig:
 
 
 class TokenClassificationHead(nn.Module):
-    """Dropout + a linear layer on every token state: (batch, seq, dim) -> (batch, seq, num_labels)."""
+    """Dropout + a linear layer on every token state: (batch, seq, dim) -> (batch, seq, num_labels).
+
+    ``project`` takes the token states directly (e.g. cached from a frozen encoder).
+    """
 
     def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1) -> None:
         super().__init__()
@@ -51,7 +54,11 @@ class TokenClassificationHead(nn.Module):
         self.classifier = nn.Linear(hidden_size, num_labels)
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(hidden))
+        return self.project(hidden)
+
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        """(batch, seq, dim) token states -> (batch, seq, num_labels) logits ``W h_t + b``."""
+        return self.classifier(self.dropout(features))
 
 
 class TokenClassificationTask:
@@ -61,6 +68,7 @@ class TokenClassificationTask:
     Config: ClassVar[type] = TokenClassificationConfig
     data_kind: ClassVar[str] = "tagged"
     primary_metric: ClassVar[str] = "f1"
+    report_metrics: ClassVar[tuple[str, ...]] = ("f1", "precision", "recall")  # grid/report columns; the first is primary
     ragged_outputs: ClassVar[bool] = True
 
     def __init__(self, config: TokenClassificationConfig | None = None, labels: list[str] | None = None) -> None:

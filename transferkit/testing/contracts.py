@@ -16,7 +16,7 @@ import torch
 from transferkit.core.config import TrainingConfig
 from transferkit.core.contracts import Losses, TextExamples
 from transferkit.data.collate import PaddingCollator
-from transferkit.modules.task_model import TaskModel
+from transferkit.modules.task_model import build_task_model
 from transferkit.strategies.common import load_source
 from transferkit.training.inference import run_batches
 from transferkit.training.trainer import Trainer, seed_everything
@@ -52,8 +52,8 @@ def check_strategy(strategy_cls: type, task: Any, model_dir: str, train: TextExa
 
 def _check_neural(strategy: Any, task: Any, model_dir: str, train: TextExamples) -> dict[str, Any]:
     seed_everything(0)
-    loaded = load_source(strategy, model_dir, train)
-    model = strategy.prepare(TaskModel.build(loaded.backbone, task, getattr(strategy, "mlp_hidden", 0)))
+    loaded = load_source(strategy, model_dir, train, seq2seq=getattr(task, "generative", False))
+    model = strategy.prepare(build_task_model(loaded, task, getattr(strategy, "mlp_hidden", 0)))
     groups = strategy.param_groups(model, 1e-3, 1e-3, 0.01)
     in_optimizer = {id(p) for group in groups for p in group["params"]}
     assert in_optimizer, "param_groups returned no parameters"
@@ -71,6 +71,11 @@ def _check_neural(strategy: Any, task: Any, model_dir: str, train: TextExamples)
     assert changed, "training changed no parameter"
     assert not changed & set(frozen), f"frozen parameters changed: {sorted(changed & set(frozen))[:3]}"
     model.eval()
+    if getattr(task, "generative", False):  # generated token ids, one row per example
+        ids = run_batches(lambda b: model.generate_ids(b, **task.generation_options()), features, collator, 32,
+                          ragged="rows")
+        assert len(ids) == len(features) and all(row.dtype.kind == "i" for row in ids)
+        return {"changed": changed, "frozen": frozen, "logits": ids}
     ragged = getattr(task, "ragged_outputs", False)
     logits = run_batches(lambda b: model(b)["logits"], features, collator, 32, ragged=ragged)
     if ragged:  # per-token tasks: one (length, num_labels) array per feature

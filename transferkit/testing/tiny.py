@@ -124,3 +124,20 @@ def make_weightless_model(directory: str | os.PathLike[str]) -> str:
     (target / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     (target / "vocab.txt").write_text("".join(f"{token}\n" for token in SPECIAL_TOKENS), encoding="utf-8")
     return str(target)
+
+
+def make_tiny_t5(directory: str | os.PathLike[str], vocab_words: Iterable[str] | None = None, seed: int = 0) -> str:
+    """A random-init tiny T5 (an encoder-decoder LM: ``AutoModelForSeq2SeqLM``) with the tiny WordPiece tokenizer."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    vocab = _vocab(vocab_words)
+    _write_tokenizer(target, vocab)
+    config = T5Config(vocab_size=len(vocab), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2,
+                      pad_token_id=0, eos_token_id=vocab.index("[SEP]"), decoder_start_token_id=vocab.index("[CLS]"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = T5ForConditionalGeneration(config)
+    model.save_pretrained(str(target))
+    return str(target)

@@ -88,3 +88,27 @@ def write_toy_squad(path: str, n: int, seed: int = 0, articles: int = 4) -> str:
     with open(path, "w", encoding="utf-8") as handle:
         json.dump({"version": "1.1", "data": data}, handle)
     return path
+
+
+def toy_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """``n`` (document, summary) pairs: the summary names the document's person and place, in order."""
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        person, place = rng.choice(PEOPLE), " ".join(rng.choice(PLACES))
+        words = [rng.choice(NEUTRAL) for _ in range(rng.randint(4, 16))]
+        at = rng.randint(0, len(words) - 2)
+        words[at:at] = [person, "went", "to", place]
+        pairs.append((" ".join(words), f"{person} went to {place}"))
+    return pairs
+
+
+def write_toy_pairs(path: str, n: int, seed: int = 0) -> str:
+    """A JSONL summarization file with ``document`` and ``summary`` fields."""
+    import json
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        for document, summary in toy_pairs(n, seed):
+            handle.write(json.dumps({"document": document, "summary": summary}) + "\n")
+    return path

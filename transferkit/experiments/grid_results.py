@@ -1,0 +1,96 @@
+"""A grid's task and its results: one task per grid, its report metrics stored with every cell.
+
+Each task declares ``report_metrics`` (first = primary).  :func:`task_info` turns that into
+the :class:`~transferkit.reporting.task_metrics.TaskInfo` record the grid stores with every
+finished cell, so ``transferkit report`` reads its metrics without the task classes.
+:func:`result_rows` exports one row per cell with the task's metric columns: classification
+keeps ``accuracy, macro_f1, roc_auc, accuracy_ci_low, accuracy_ci_high``; token classification
+has ``f1, precision, recall, f1_ci_low, f1_ci_high``; question answering ``f1, exact_match, ...``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from transferkit.core.config import RunConfig
+from transferkit.core.errors import UserError
+from transferkit.core.results import Cell, ResultsStore
+from transferkit.reporting.task_metrics import INFO_KEY, TaskInfo, metric_text, task_name
+from transferkit.tasks import TASKS
+
+BUDGET_UNITS = {"text": "labels per class", "tagged": "training sentences", "qa": "training questions"}
+"""What ``data.budget`` counts, per kind of task data (see ``experiments.splits``); else training examples."""
+
+COST_COLUMNS = ("train_seconds", "eval_seconds", "peak_rss_mb", "trainable_parameters", "total_parameters")
+
+
+def task_info(name: str) -> TaskInfo:
+    """The report record of the task registered as ``name``: its report metrics, primary first."""
+    task = TASKS.get(name)
+    metrics = (task.primary_metric, *(m for m in task.report_metrics if m != task.primary_metric))
+    return TaskInfo(task.name, metrics, BUDGET_UNITS.get(task.data_kind, "training examples"))
+
+
+def check_one_task(cells: Sequence[tuple[dict[str, Any], RunConfig]], source: str) -> None:
+    """A grid runs one task (its report compares one set of metrics): fail before training otherwise."""
+    names = list(dict.fromkeys(config.task.name for _, config in cells))
+    if len(names) > 1:
+        raise UserError(f"{source}: the cells run different tasks ({', '.join(names)}); a grid runs one task, "
+                        "so write one grid spec per task")
+
+
+def with_task_info(metrics: dict[str, Any], config: RunConfig) -> dict[str, Any]:
+    """A run's metrics plus the task record reports read (``metrics["task_info"]``)."""
+    return {**metrics, INFO_KEY: task_info(config.task.name).to_dict()}
+
+
+def primary_text(metrics: dict[str, Any], config: RunConfig) -> str:
+    """The run's eval value of its task's primary metric, for the grid's progress line ("f1 0.812")."""
+    primary = task_info(config.task.name).primary
+    return metric_text(primary, (metrics.get("eval") or {}).get(primary))
+
+
+def record_task_info(store: ResultsStore) -> None:
+    """Add the task record to done cells stored before grids recorded it (no retraining)."""
+    for cell in store.cells(status="done"):
+        if not cell.metrics or INFO_KEY in cell.metrics or task_name(cell.config) not in TASKS.names():
+            continue
+        store.update(cell.cell_id, metrics={**cell.metrics, INFO_KEY: task_info(task_name(cell.config)).to_dict()})
+
+
+def _metric_columns(cells: Sequence[Cell]) -> list[str]:
+    """Each task's report metrics, then the 95% CI of its primary metric (tasks in first-seen order)."""
+    columns: list[str] = []
+    for name in dict.fromkeys(task_name(c.config) for c in cells):
+        info = task_info(name)
+        columns += [c for c in (*info.metrics, f"{info.primary}_ci_low", f"{info.primary}_ci_high")
+                    if c not in columns]
+    return columns
+
+
+def _metric_values(cell: Cell, columns: Sequence[str]) -> dict[str, Any]:
+    evaluation = (cell.metrics or {}).get("eval") or {}
+    values: dict[str, Any] = {c: evaluation.get(c) for c in columns if not c.endswith(("_ci_low", "_ci_high"))}
+    primary = task_info(task_name(cell.config)).primary
+    interval = (evaluation.get("ci95") or {}).get(primary) or [None, None]
+    values[f"{primary}_ci_low"], values[f"{primary}_ci_high"] = interval[0], interval[1]
+    return {c: values.get(c) for c in columns}
+
+
+def result_rows(output_dir: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """(columns, one row per stored cell) for export: cell id, axis values, task, status, metrics and costs."""
+    if not os.path.isdir(output_dir):
+        raise UserError(f"results directory not found: {output_dir}")
+    cells = ResultsStore(output_dir, create=False).cells()
+    if not cells:
+        raise UserError(f"no cells in {output_dir}; run `transferkit grid` first")
+    axis_keys: list[str] = []
+    for cell in cells:
+        axis_keys += [k for k in cell.axes if k not in axis_keys]
+    metric_columns = _metric_columns(cells)
+    rows = [{"cell_id": cell.cell_id, **{k: cell.axes.get(k) for k in axis_keys}, "task": task_name(cell.config),
+             "status": cell.status, **_metric_values(cell, metric_columns),
+             **{k: getattr(cell, k) for k in COST_COLUMNS}, "error": cell.error} for cell in cells]
+    return ["cell_id", *axis_keys, "task", "status", *metric_columns, *COST_COLUMNS, "error"], rows
