@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("first")
     parser.add_argument("second")
     args = parser.parse_args()
-    config = read_yaml_file(os.path.join(args.first, "config.yaml"))
+    config = read_yaml_file(os.path.join(args.first, "config.yaml"), "config")
     predictor = load_predictor(args.first)
     data = build_dataclass(DataConfig, config["data"], "data")
     documents = load_splits(data, config["training"]["seed"], predictor.task.config, "seq2seq").eval
