@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,22 @@ def _sample(train: Any, eval_examples: Any, data: DataConfig, seed: int, eval_rn
     return train, eval_examples
 
 
+def _random_split(train: Any, read: Callable[[str], Any], data: DataConfig, seed: int) -> tuple[Any, Any, Any]:
+    """(train, eval, test) for tasks without class labels: the eval file, else a seeded random
+    ``eval_fraction`` of train (``split_seed``); then budget and caps (:func:`_sample`)."""
+    rng = np.random.default_rng(data.split_seed)
+    if data.eval:
+        eval_examples = read(data.eval)
+    else:
+        if not 0 < data.eval_fraction < 1:
+            raise UserError(f"data.eval_fraction must be between 0 and 1, got {data.eval_fraction}")
+        order = rng.permutation(len(train))
+        cut = max(1, round(len(train) * data.eval_fraction))
+        train, eval_examples = train.subset(np.sort(order[cut:])), train.subset(np.sort(order[:cut]))
+    train, eval_examples = _sample(train, eval_examples, data, seed, rng)
+    return train, eval_examples, read(data.test) if data.test else None
+
+
 def read_tagged_file(path: str, data: DataConfig, task_config: Any) -> TaggedSentences:
     fmt = data.format if data.format in TAGGED_FORMATS else "auto"
     return read_tagged(path, fmt, task_config.token_column, task_config.tag_column)
@@ -115,17 +132,7 @@ def load_tagged_splits(data: DataConfig, seed: int, task_config: Any) -> Splits:
     train = read_tagged_file(data.train, data, task_config)
     if train.tags is None:
         raise UserError(f"{data.train}: no tag column; token classification needs token and tag columns")
-    rng = np.random.default_rng(data.split_seed)
-    if data.eval:
-        eval_examples = read_tagged_file(data.eval, data, task_config)
-    else:
-        if not 0 < data.eval_fraction < 1:
-            raise UserError(f"data.eval_fraction must be between 0 and 1, got {data.eval_fraction}")
-        order = rng.permutation(len(train))
-        cut = max(1, round(len(train) * data.eval_fraction))
-        train, eval_examples = train.subset(np.sort(order[cut:])), train.subset(np.sort(order[:cut]))
-    train, eval_examples = _sample(train, eval_examples, data, seed, rng)
-    test = read_tagged_file(data.test, data, task_config) if data.test else None
+    train, eval_examples, test = _random_split(train, lambda path: read_tagged_file(path, data, task_config), data, seed)
     return Splits(train, eval_examples, test, tag_labels(train, task_config.scheme))
 
 
@@ -188,17 +195,8 @@ def load_seq2seq_splits(data: DataConfig, seed: int, task_config: Any) -> Splits
     if not data.train:
         raise UserError("no training data: pass --train FILE or set data.train in the config")
     train = read_seq2seq_file(data.train, data, task_config)
-    rng = np.random.default_rng(data.split_seed)
-    if data.eval:
-        eval_examples = read_seq2seq_file(data.eval, data, task_config)
-    else:
-        if not 0 < data.eval_fraction < 1:
-            raise UserError(f"data.eval_fraction must be between 0 and 1, got {data.eval_fraction}")
-        order = rng.permutation(len(train))
-        cut = max(1, round(len(train) * data.eval_fraction))
-        train, eval_examples = train.subset(np.sort(order[cut:])), train.subset(np.sort(order[:cut]))
-    train, eval_examples = _sample(train, eval_examples, data, seed, rng)
-    test = read_seq2seq_file(data.test, data, task_config) if data.test else None
+    train, eval_examples, test = _random_split(train, lambda path: read_seq2seq_file(path, data, task_config), data,
+                                               seed)
     return Splits(train, eval_examples, test, LabelMap([]))
 
 
