@@ -125,7 +125,9 @@ def _metrics(predictor: Predictor, task: Any, splits: Splits, fit: FitResult | N
     started = time.perf_counter()
     metrics: dict[str, Any] = {"eval": evaluate(predictor, task, splits.eval)}
     if splits.test is not None:
-        metrics["test"] = evaluate(predictor, task, splits.test)
+        metrics["test"] = {"test": evaluate(predictor, task, splits.test)}
+    # The split best-checkpoint restore chose on (per-epoch evaluation): its figures are optimistic.
+    metrics["selected_on"] = "eval" if fit is not None and fit.best_step is not None else None
     encoder = getattr(predictor, "meta", {}).get("encoder")
     if encoder:
         metrics["encoder"] = encoder
