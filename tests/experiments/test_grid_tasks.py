@@ -48,9 +48,9 @@ def task_grid(request, tiny_model, tmp_path_factory) -> tuple[str, Path, str]:
 
 def summary_header(text: str, markdown: bool) -> list[str]:
     if markdown:
-        table = text.split("## Summary", 1)[1].strip().splitlines()[0]
+        table = next(line for line in text.split("## Summary", 1)[1].splitlines() if line.startswith("|"))
         return [c.strip() for c in table.strip("|").split("|")]
-    table = text.split("<h2>Summary</h2>", 1)[1].split("</thead>", 1)[0]
+    table = text.split("<h2>Summary", 1)[1].split("</thead>", 1)[0]
     return [html.unescape(c) for c in re.findall(r"<th[^>]*>([^<]*)</th>", table)]
 
 

@@ -1,4 +1,9 @@
-"""Synthetic grid results (no training): 4 strategies x budgets x 3 seeds, plus one failed cell."""
+"""Synthetic grid results (no training): 4 strategies x budgets x 3 seeds, plus one failed cell.
+
+With ``tests`` the cells also store test sets (``metrics["test"][name]``); test set ``i`` scores
+``TEST_GAP * (i + 1)`` below eval, so a figure read from the wrong split shows.  With
+``selected`` the neural strategies record ``selected_on: eval`` (best-checkpoint restore).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ STRATEGIES = {  # name: (base accuracy, gain per log2 budget, trainable paramete
     "tfidf": (0.40, 0.04, 30_000, 0.002),
 }
 LABELS = ["negative", "neutral", "positive"]
+TEST_GAP = 0.1
+"""How far below its eval accuracy each further test set of a fake cell scores."""
 
 
 def _history(rng: np.random.Generator, accuracy: float, steps: int) -> list[dict[str, Any]]:
@@ -30,7 +37,7 @@ def _history(rng: np.random.Generator, accuracy: float, steps: int) -> list[dict
     return history
 
 
-def _metrics(rng: np.random.Generator, accuracy: float, cell: Cell) -> dict[str, Any]:
+def _metrics(accuracy: float, cell: Cell) -> dict[str, Any]:
     n = 300
     correct = round(accuracy * n)
     wrong = n - correct
@@ -46,8 +53,26 @@ def _metrics(rng: np.random.Generator, accuracy: float, cell: Cell) -> dict[str,
             "trainable_parameters": cell.trainable_parameters, "total_parameters": 22_700_000}
 
 
-def make_cells(budgets: Sequence[int] = (8, 32, 128), seeds: Sequence[int] = (1, 2, 3), failed: bool = True) -> list[Cell]:
-    """Done cells for every strategy x budget x seed (plus one failed finetune cell when ``failed``)."""
+def held_out_accuracy(eval_accuracy: float, index: int) -> float:
+    """The fake accuracy of a cell's test set number ``index`` (0-based) given its eval accuracy."""
+    return eval_accuracy - TEST_GAP * (index + 1)
+
+
+def _with_splits(metrics: dict[str, Any], cell: Cell, tests: Sequence[str], selected: bool) -> dict[str, Any]:
+    accuracy = metrics["eval"]["accuracy"]
+    if tests:
+        metrics["test"] = {name: _metrics(held_out_accuracy(accuracy, i), cell)["eval"] for i, name in enumerate(tests)}
+    metrics["selected_on"] = "eval" if selected and cell.axes["strategy"] != "tfidf" else None
+    return metrics
+
+
+def make_cells(budgets: Sequence[int] = (8, 32, 128), seeds: Sequence[int] = (1, 2, 3), failed: bool = True,
+               tests: Sequence[str] = (), selected: bool = False) -> list[Cell]:
+    """Done cells for every strategy x budget x seed (plus one failed finetune cell when ``failed``).
+
+    ``tests`` names the test sets each done cell stores; ``selected`` marks the neural cells'
+    eval split as the one best-checkpoint restore selected on.
+    """
     rng = np.random.default_rng(0)
     cells = []
     for strategy, (base, gain, params, per_label) in STRATEGIES.items():
@@ -61,7 +86,7 @@ def make_cells(budgets: Sequence[int] = (8, 32, 128), seeds: Sequence[int] = (1,
                             eval_seconds=1.5, peak_rss_mb=900.0, trainable_parameters=params, total_parameters=22_700_000,
                             run_dir=f"runs/{strategy}-{budget}-{seed}",
                             command=f"transferkit train --strategy {strategy} --budget {budget} --seed {seed}")
-                cell.metrics = _metrics(rng, accuracy, cell)
+                cell.metrics = _with_splits(_metrics(accuracy, cell), cell, tests, selected)
                 cell.history = [] if strategy == "tfidf" else _history(rng, accuracy, 20 * budget // 4 + 100)
                 cells.append(cell)
     if failed:

@@ -74,17 +74,31 @@ def train(
     set_: Annotated[list[str] | None, typer.Option("--set", help="dotted override, e.g. training.epochs=2")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its checkpoint")] = False,
 ) -> None:
-    """Train and evaluate one run; writes config.yaml, metrics.json, model/, card.md."""
+    """Train and evaluate one run; writes config.yaml, metrics.json, model/, card.md.
+
+    Prints one JSON line: the task's report metrics on eval and on every test set, and
+    ``selected_on`` ("eval" when best-checkpoint restore chose the model on eval: those figures are optimistic).
+    """
     from transferkit.experiments.api import train as train_run
+    from transferkit.experiments.grid_results import task_info
+    from transferkit.reporting.report_split import stored_test_sets
+    from transferkit.reporting.task_metrics import task_name
 
     values = locals()
     flags = [f"{key}={values[name]}" for name, key in TRAIN_FLAGS.items() if values[name] is not None]
     result = train_run(config, [*flags, *(set_ or [])], resume=resume)
-    evaluation = result.metrics["eval"]
-    keys = ("f1", "exact_match", "precision", "recall", "rougeL", "rouge1", "rouge2", "accuracy", "macro_f1", "roc_auc")
-    summary = {k: evaluation[k] for k in keys if k in evaluation}
-    typer.echo(json.dumps({"output": result.output, "eval": summary,
-                           "train_seconds": round(result.metrics["train_seconds"], 2)}))
+    keys = task_info(task_name(result.config)).metrics
+
+    def summary(split_metrics: dict) -> dict:
+        return {k: split_metrics[k] for k in keys if k in split_metrics}
+
+    printed = {"output": result.output, "eval": summary(result.metrics["eval"])}
+    tests = stored_test_sets(result.metrics)
+    if tests:
+        printed["test"] = {name: summary(metrics) for name, metrics in tests.items()}
+    printed |= {"selected_on": result.metrics.get("selected_on"),
+                "train_seconds": round(result.metrics["train_seconds"], 2)}
+    typer.echo(json.dumps(printed))
 
 
 @app.command()
@@ -223,11 +237,14 @@ def report(
     metric: Annotated[str | None, typer.Option(
         help="metric compared and plotted, one of the task's report metrics (default: the task's primary, "
              "e.g. accuracy, entity f1, QA f1)")] = None,
+    split: Annotated[str | None, typer.Option(
+        help="split the figures come from: eval, test, test:NAME or a test-set name (default: the first test set "
+             "when the runs have one, else eval)")] = None,
 ) -> None:
     """Render the results of a grid as an HTML or Markdown report with plots (every task's report metrics)."""
     from transferkit.reporting import render_report
 
-    typer.echo(f"report written to {render_report(results_dir, output, metric)}")
+    typer.echo(f"report written to {render_report(results_dir, output, metric, split)}")
 
 
 def main() -> None:

@@ -1,10 +1,16 @@
-"""Model card (Mitchell et al. 2019, "Model Cards for Model Reporting"), as Markdown."""
+"""Model card (Mitchell et al. 2019, "Model Cards for Model Reporting"), as Markdown.
+
+The metrics table has one row per split: eval (labelled "eval (selection split)" when
+best-checkpoint restore chose the model on it, so its figures are optimistic) and one row per
+test set ("test" for ``data.test: FILE``, "test:<name>" for ``data.test: {name: FILE}``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from transferkit.experiments.grid_results import task_info
+from transferkit.reporting.report_split import EVAL, split_ids, split_label, split_metrics
 
 
 def _fmt(value: Any) -> str:
@@ -24,17 +30,37 @@ def task_columns(task_name: str) -> list[tuple[str, str]]:
 
 
 def _metric_table(metrics: dict[str, Any], columns: list[tuple[str, str]]) -> list[str]:
-    """Rows per split; the 95% CI is that of the first (primary) metric."""
+    """One row per split, eval first, then the test sets; the 95% CI is that of the first (primary) metric."""
     primary = columns[0][0]
     lines = ["| split | " + " | ".join(title for _, title in columns) + f" | {columns[0][1]} 95% CI |",
              "|---|" + "---|" * (len(columns) + 1)]
-    for split in ("eval", "test"):
-        if split in metrics:
-            m = metrics[split]
-            ci = m.get("ci95", {}).get(primary)
-            ci_text = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "n/a"
-            lines.append(f"| {split} | " + " | ".join(_fmt(m.get(key)) for key, _ in columns) + f" | {ci_text} |")
+    ids = split_ids(metrics)
+    for split in [s for s in ids if s == EVAL] + [s for s in ids if s != EVAL]:
+        m = split_metrics(metrics, split) or {}
+        ci = (m.get("ci95") or {}).get(primary)
+        ci_text = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "n/a"
+        label = split_label(split, metrics.get("selected_on"))
+        lines.append(f"| {label} | " + " | ".join(_fmt(m.get(key)) for key, _ in columns) + f" | {ci_text} |")
     return lines
+
+
+def _test_lines(test: str | dict[str, str] | None) -> list[str]:
+    """The data section's line(s) for ``data.test``: none, one file, or one line per named test set."""
+    if not test:
+        return []
+    if isinstance(test, dict):
+        return [f"- test `{name}`: `{path}` — evaluated once at the end" for name, path in test.items()]
+    return [f"- test: `{test}` — evaluated once at the end"]
+
+
+def _measured_on(metrics: dict[str, Any]) -> str:
+    """The card's first limit: where the figures were measured, and whether they are optimistic."""
+    if any(s != EVAL for s in split_ids(metrics)):
+        return "- Measured on the test data above; expect lower scores on text from other domains."
+    if metrics.get("selected_on") == EVAL:
+        return ("- Measured on the eval split the checkpoint was selected on, so the figures are optimistic; "
+                "set data.test for an unbiased estimate. Expect lower scores on text from other domains.")
+    return "- Measured on the evaluation data above only; expect lower accuracy on text from other domains."
 
 
 def model_card(config: dict[str, Any], metrics: dict[str, Any], data_summary: dict[str, Any]) -> str:
@@ -52,8 +78,10 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any], data_summary: di
         f"- train: `{config['data']['train']}` — {data_summary['train_size']} examples after split/budget "
         f"(budget: {config['data']['budget']})",
         f"- eval: `{config['data']['eval'] or 'stratified split of train'}` — {data_summary['eval_size']} examples",
+        *_test_lines(config["data"].get("test")),
         f"- labels: {', '.join(data_summary['labels'])}",
-        f"- training class counts: {data_summary['train_counts']}",
+        *[f"- {fact}: {value}" for fact, value in data_summary.items()
+          if fact not in ("train_size", "eval_size", "labels", "test_sizes")],
         "",
         "## Metrics",
         *_metric_table(metrics, task_columns(config["task"]["name"])),
@@ -64,7 +92,7 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any], data_summary: di
         f"{metrics['total_parameters']:,} parameters, peak RSS {metrics['peak_rss_mb']:.0f} MB.",
         "",
         "## Limits",
-        "- Measured on the evaluation data above only; expect lower accuracy on text from other domains.",
+        _measured_on(metrics),
         "- Inputs longer than data.max_length tokens "
         f"({config['data']['max_length']}) are truncated.",
         "- The model inherits the biases of its source model and its training data.",

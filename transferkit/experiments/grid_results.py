@@ -6,6 +6,10 @@ finished cell, so ``transferkit report`` reads its metrics without the task clas
 :func:`result_rows` exports one row per cell with the task's metric columns: classification
 keeps ``accuracy, macro_f1, roc_auc, accuracy_ci_low, accuracy_ci_high``; token classification
 has ``f1, precision, recall, f1_ci_low, f1_ci_high``; question answering ``f1, exact_match, ...``.
+The metric columns come from each cell's reported split (its first test set, else eval), named
+in the ``split`` column ("test", "test:zh", "eval (selection split)", ...); when the cells store
+more than one split, a ``<primary>[<split>]`` column per other split (``accuracy[test:zh]``,
+``accuracy[eval]``) shows the primary metric there too.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from transferkit.core.config import RunConfig
 from transferkit.core.errors import UserError
 from transferkit.core.results import Cell, ResultsStore
+from transferkit.reporting.report_split import available_splits, reported_split, split_label, split_metrics
 from transferkit.reporting.task_metrics import INFO_KEY, TaskInfo, metric_text, task_name
 from transferkit.tasks import TASKS
 
@@ -47,9 +52,11 @@ def with_task_info(metrics: dict[str, Any], config: RunConfig) -> dict[str, Any]
 
 
 def primary_text(metrics: dict[str, Any], config: RunConfig) -> str:
-    """The run's eval value of its task's primary metric, for the grid's progress line ("f1 0.812")."""
+    """The run's primary metric on its reported split, for the grid's progress line ("f1 0.812 on test")."""
     primary = task_info(config.task.name).primary
-    return metric_text(primary, (metrics.get("eval") or {}).get(primary))
+    split = reported_split(metrics)
+    value = (split_metrics(metrics, split) or {}).get(primary)
+    return f"{metric_text(primary, value)} on {split_label(split, metrics.get('selected_on'))}"
 
 
 def record_task_info(store: ResultsStore) -> None:
@@ -70,13 +77,25 @@ def _metric_columns(cells: Sequence[Cell]) -> list[str]:
     return columns
 
 
-def _metric_values(cell: Cell, columns: Sequence[str]) -> dict[str, Any]:
-    evaluation = (cell.metrics or {}).get("eval") or {}
-    values: dict[str, Any] = {c: evaluation.get(c) for c in columns if not c.endswith(("_ci_low", "_ci_high"))}
+def _split_columns(cells: Sequence[Cell]) -> list[tuple[str, str]]:
+    """``(column, split)`` of the primary metric on each split but the first (``accuracy[test:zh]``, ``accuracy[eval]``)."""
+    primaries = list(dict.fromkeys(task_info(task_name(c.config)).primary for c in cells))
+    return [(f"{primary}[{split}]", split) for split in available_splits(cells)[1:] for primary in primaries]
+
+
+def _metric_values(cell: Cell, columns: Sequence[str], extra: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The cell's split label, ``selected_on``, metric columns on its reported split and the extra split columns."""
+    metrics = cell.metrics or {}
+    split = reported_split(metrics)
+    reported = split_metrics(metrics, split) or {}
+    values: dict[str, Any] = {c: reported.get(c) for c in columns if not c.endswith(("_ci_low", "_ci_high"))}
     primary = task_info(task_name(cell.config)).primary
-    interval = (evaluation.get("ci95") or {}).get(primary) or [None, None]
+    interval = (reported.get("ci95") or {}).get(primary) or [None, None]
     values[f"{primary}_ci_low"], values[f"{primary}_ci_high"] = interval[0], interval[1]
-    return {c: values.get(c) for c in columns}
+    row = {"split": split_label(split, metrics.get("selected_on")) if reported else None,
+           "selected_on": metrics.get("selected_on")}
+    row |= {c: values.get(c) for c in columns}
+    return row | {column: (split_metrics(metrics, other) or {}).get(column.split("[", 1)[0]) for column, other in extra}
 
 
 def result_rows(output_dir: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -90,7 +109,10 @@ def result_rows(output_dir: str) -> tuple[list[str], list[dict[str, Any]]]:
     for cell in cells:
         axis_keys += [k for k in cell.axes if k not in axis_keys]
     metric_columns = _metric_columns(cells)
+    extra = _split_columns(cells)
     rows = [{"cell_id": cell.cell_id, **{k: cell.axes.get(k) for k in axis_keys}, "task": task_name(cell.config),
-             "status": cell.status, **_metric_values(cell, metric_columns),
+             "status": cell.status, **_metric_values(cell, metric_columns, extra),
              **{k: getattr(cell, k) for k in COST_COLUMNS}, "error": cell.error} for cell in cells]
-    return ["cell_id", *axis_keys, "task", "status", *metric_columns, *COST_COLUMNS, "error"], rows
+    columns = ["cell_id", *axis_keys, "task", "status", "split", "selected_on", *metric_columns,
+               *(column for column, _ in extra), *COST_COLUMNS, "error"]
+    return columns, rows

@@ -4,6 +4,9 @@ Every function takes cells from :class:`~transferkit.core.results.ResultsStore` 
 returns the encoded PNG, ready to embed in HTML or write next to a Markdown report.
 Figures are built with :class:`matplotlib.figure.Figure` directly (no global pyplot
 state, nothing to close) and kept small (``dpi=80``) so a 48-run report stays light.
+Quality figures come from one split (``split``; default: the grid's first test set, else
+eval; see :mod:`~transferkit.reporting.report_split`), named on the axis; learning curves
+plot the per-epoch eval history, the split best-checkpoint restore selects on.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 
 from transferkit.core.errors import UserError
 from transferkit.core.results import Cell
+from transferkit.reporting.report_split import EVAL, choose_split, grid_split_label, split_metrics
 from transferkit.reporting.stats import group_axes, is_seed_axis, metric_value, sort_key, summarize
 
 __all__ = ["BUDGET_AXIS", "best_cell", "class_labels", "confusion_matrix_plot", "cost_quality_plot", "data_efficiency_curve",
@@ -42,8 +46,14 @@ def _png(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _done(cells: Iterable[Cell], metric: str) -> list[Cell]:
-    return [c for c in cells if c.status == "done" and metric_value(c, metric) is not None]
+def _done(cells: Iterable[Cell], metric: str, split: str) -> list[Cell]:
+    return [c for c in cells if c.status == "done" and metric_value(c, metric, split) is not None]
+
+
+def _split_of(cells: Sequence[Cell], split: str | None) -> tuple[str, str]:
+    """``(split, axis title suffix)``: the split plotted (default: the grid's reported one) and its label."""
+    chosen = split or choose_split(cells)
+    return chosen, grid_split_label(cells, chosen)
 
 
 def _strategies(cells: Sequence[Cell]) -> list[str]:
@@ -55,17 +65,19 @@ def _style(strategies: Sequence[str]) -> dict[str, tuple[str, str]]:
     return {s: (_COLORS[i % len(_COLORS)], _MARKERS[i % len(_MARKERS)]) for i, s in enumerate(strategies)}
 
 
-def data_efficiency_curve(cells: Iterable[Cell], metric: str = "accuracy", budget_unit: str = "labels per class"
-                          ) -> bytes:
-    """``metric`` vs the budget (log x), one line per strategy, 95% t band over seeds.
+def data_efficiency_curve(cells: Iterable[Cell], metric: str = "accuracy", budget_unit: str = "labels per class",
+                          split: str | None = None) -> bytes:
+    """``metric`` on ``split`` vs the budget (log x), one line per strategy, 95% t band over seeds.
 
     ``budget_unit`` says what ``data.budget`` counts: labels per class for classification,
     training sentences / questions / examples for the other tasks.
     """
-    done = _done(cells, metric)
+    split, label = _split_of(list(cells), split)
+    done = _done(cells, metric, split)
     if not any(BUDGET_AXIS in c.axes for c in done):
         raise UserError(f"no done cells with a '{BUDGET_AXIS}' axis to plot a data-efficiency curve")
-    rows = [r for r in summarize(done, metric, ["strategy", BUDGET_AXIS]) if isinstance(r[BUDGET_AXIS], (int, float))]
+    rows = [r for r in summarize(done, metric, ["strategy", BUDGET_AXIS], split)
+            if isinstance(r[BUDGET_AXIS], (int, float))]
     strategies = _strategies(done)
     style = _style(strategies)
     fig = _figure(6.4, 4.0, layout="constrained")
@@ -84,16 +96,17 @@ def data_efficiency_curve(cells: Iterable[Cell], metric: str = "accuracy", budge
     ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
     ax.minorticks_off()
     ax.set_xlabel(f"budget: {budget_unit} (log scale)")
-    ax.set_ylabel(metric)
-    ax.set_title(f"Data efficiency: {metric} vs {budget_unit} (mean, 95% CI over seeds)")
+    ax.set_ylabel(f"{metric} ({label})")
+    ax.set_title(f"Data efficiency: {metric} on {label} vs {budget_unit} (mean, 95% CI over seeds)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
     return _png(fig)
 
 
-def cost_quality_plot(cells: Iterable[Cell], metric: str = "accuracy") -> bytes:
-    """Two panels: train seconds vs ``metric`` and trainable parameters vs ``metric`` (log x)."""
-    done = _done(cells, metric)
+def cost_quality_plot(cells: Iterable[Cell], metric: str = "accuracy", split: str | None = None) -> bytes:
+    """Two panels: train seconds vs ``metric`` and trainable parameters vs ``metric`` on ``split`` (log x)."""
+    split, label = _split_of(list(cells), split)
+    done = _done(cells, metric, split)
     strategies = _strategies(done)
     style = _style(strategies)
     fig = _figure(9.6, 3.8, layout="constrained")
@@ -101,7 +114,7 @@ def cost_quality_plot(cells: Iterable[Cell], metric: str = "accuracy") -> bytes:
     for ax, attr, label in zip(panels, ("train_seconds", "trainable_parameters"),
                                ("train seconds (log)", "trainable parameters (log)"), strict=True):
         for strategy in strategies:
-            points = [(getattr(c, attr), metric_value(c, metric)) for c in done
+            points = [(getattr(c, attr), metric_value(c, metric, split)) for c in done
                       if str(c.axes.get("strategy", "run")) == strategy]
             points = [(x, y) for x, y in points if x is not None and x > 0]
             if points:
@@ -110,7 +123,7 @@ def cost_quality_plot(cells: Iterable[Cell], metric: str = "accuracy") -> bytes:
         ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.grid(True, which="both", alpha=0.3)
-    panels[0].set_ylabel(metric)
+    panels[0].set_ylabel(f"{metric} ({label})")
     panels[0].set_title("Cost: training time")
     panels[1].set_title("Cost: trainable parameters")
     handles, labels = panels[0].get_legend_handles_labels()
@@ -151,7 +164,11 @@ def _seed_label(cell: Cell) -> str:
 
 
 def learning_curves(cells: Iterable[Cell], metric: str = "accuracy") -> bytes:
-    """Small multiples: per group of runs, training loss vs step and eval ``metric`` vs step, one line per seed."""
+    """Small multiples: per group of runs, training loss vs step and eval ``metric`` vs step, one line per seed.
+
+    The eval points are the per-epoch evaluations on the eval split (the split best-checkpoint
+    restore selects on), never a test set.
+    """
     from matplotlib.ticker import MaxNLocator
 
     runs = [c for c in cells if c.status == "done" and any(_curves(c, metric))]
@@ -188,26 +205,31 @@ def learning_curves(cells: Iterable[Cell], metric: str = "accuracy") -> bytes:
     return _png(fig)
 
 
-def best_cell(cells: Iterable[Cell], metric: str = "accuracy") -> Cell | None:
-    """The done cell with the highest eval ``metric`` (first one on ties), or None."""
-    done = _done(cells, metric)
-    return max(done, key=lambda c: metric_value(c, metric)) if done else None  # type: ignore[arg-type,return-value]
+def best_cell(cells: Iterable[Cell], metric: str = "accuracy", split: str | None = None) -> Cell | None:
+    """The done cell with the highest ``metric`` on ``split`` (default: the grid's reported split), or None.
+
+    The first one wins on ties.
+    """
+    cells = list(cells)
+    split = split or choose_split(cells)
+    done = _done(cells, metric, split)
+    return max(done, key=lambda c: metric_value(c, metric, split)) if done else None  # type: ignore[arg-type,return-value]
 
 
-def class_labels(cell: Cell) -> list[str]:
-    """Label names of a run in confusion-matrix order (``per_class`` keys, else 0..K-1)."""
-    evaluation = (cell.metrics or {}).get("eval") or {}
+def class_labels(cell: Cell, split: str = EVAL) -> list[str]:
+    """Label names of a run in confusion-matrix order on ``split`` (``per_class`` keys, else 0..K-1)."""
+    evaluation = split_metrics(cell.metrics, split) or {}
     matrix = evaluation.get("confusion_matrix") or []
     labels = [str(k) for k in (evaluation.get("per_class") or {})]
     return labels if len(labels) == len(matrix) else [str(i) for i in range(len(matrix))]
 
 
-def confusion_matrix_plot(cell: Cell) -> bytes:
-    """The run's eval confusion matrix (rows true, columns predicted) with counts and class labels."""
-    matrix = np.asarray(((cell.metrics or {}).get("eval") or {}).get("confusion_matrix") or [], dtype=float)
+def confusion_matrix_plot(cell: Cell, split: str = EVAL) -> bytes:
+    """The run's confusion matrix on ``split`` (rows true, columns predicted) with counts and class labels."""
+    matrix = np.asarray((split_metrics(cell.metrics, split) or {}).get("confusion_matrix") or [], dtype=float)
     if matrix.ndim != 2 or matrix.size == 0 or matrix.shape[0] != matrix.shape[1]:
-        raise UserError(f"cell {cell.cell_id} has no square confusion matrix in its metrics")
-    labels = class_labels(cell)
+        raise UserError(f"cell {cell.cell_id} has no square confusion matrix on {split} in its metrics")
+    labels = class_labels(cell, split)
     k = matrix.shape[0]
     side = min(9.0, 2.6 + 0.45 * k)
     fig = _figure(side + 1.0, side, layout="constrained")
@@ -224,5 +246,5 @@ def confusion_matrix_plot(cell: Cell) -> bytes:
             ax.text(c, r, f"{value:g}", ha="center", va="center", fontsize=8,
                     color="white" if value > threshold else "black")
     title = " / ".join(f"{a.split('.')[-1]}={v}" for a, v in cell.axes.items())
-    ax.set_title(f"Best run: {title}", fontsize=9)
+    ax.set_title(f"Best run: {title} ({split})", fontsize=9)
     return _png(fig)

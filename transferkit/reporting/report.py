@@ -5,6 +5,10 @@ PNG plots as base64 data URIs, no external resources); ``"report.md"`` writes Ma
 with the plots as PNG files in ``<stem>_files/`` beside it.  Files are written atomically.
 The summary shows every report metric of the results' task; comparisons and plots use one
 of them (``metric``, by default the task's primary: accuracy, entity F1, QA F1, ROUGE-L).
+Figures come from one split (``split``, by default the first test set when the runs have one,
+else eval), named in the meta line and in each table's caption; an eval split that
+best-checkpoint restore selected on is labelled "eval (selection split)".  When the runs have
+test sets, a table puts ``metric`` on every split side by side.
 """
 
 from __future__ import annotations
@@ -22,6 +26,13 @@ import yaml
 from transferkit.core.errors import UserError
 from transferkit.core.results import Cell, ResultsStore
 from transferkit.reporting import plots
+from transferkit.reporting.report_split import (
+    EVAL,
+    available_splits,
+    choose_split,
+    grid_split_label,
+    split_description,
+)
 from transferkit.reporting.stats import group_axes, metric_value, paired_comparison, sort_key, summarize
 from transferkit.reporting.task_metrics import TaskInfo, choose_metric, metric_digits, read_task
 
@@ -41,7 +52,11 @@ color:#222;padding:0 1rem}h1{margin-bottom:.2rem}.meta{color:#666;margin-top:0}t
 margin:.8rem 0;font-size:.9rem}th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th{background:#f3f3f3}
 td.l,th.l{text-align:left}img{max-width:100%;height:auto;border:1px solid #eee;margin:.5rem 0}details{margin:.3rem 0}
 pre{background:#f7f7f7;padding:.6rem;overflow-x:auto;font-size:.8rem}code{font-size:.85rem}.err{color:#a00}
-summary{cursor:pointer}"""
+summary{cursor:pointer}caption{caption-side:top;text-align:left;color:#555;font-size:.85rem;padding:.2rem 0}"""
+
+SPLITS_CAPTION = ("Mean ± std over seeds on every stored split: test sets are held out and evaluated once; "
+                  "on a split marked (selection split), best-checkpoint restore chose the checkpoint of the runs "
+                  "that keep their best epoch, so their figures there are optimistic.")
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -60,26 +75,30 @@ def _fmt_p(p: float | None) -> str:
     return "—" if p is None else (f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}")
 
 
-def _digits(cells: Sequence[Cell], metric: str) -> int:
-    return metric_digits(metric_value(c, metric) for c in cells if c.status == "done")
+def _digits(cells: Sequence[Cell], metric: str, split: str) -> int:
+    return metric_digits(metric_value(c, metric, split) for c in cells if c.status == "done")
 
 
 def _mean_std(row: dict[str, Any] | None, digits: int) -> str:
     return "—" if row is None else f"{row['mean']:.{digits}f} ± {row['std']:.{digits}f}"
 
 
-def _summary_rows(cells: Sequence[Cell], metric: str, info: TaskInfo) -> tuple[list[str], list[list[str]]]:
+def _axis_header(axes: Sequence[str], info: TaskInfo) -> list[str]:
+    return [a.split(".")[-1] if a != plots.BUDGET_AXIS else f"budget ({info.budget_unit})" for a in axes]
+
+
+def _summary_rows(cells: Sequence[Cell], metric: str, info: TaskInfo, split: str) -> tuple[list[str], list[list[str]]]:
     """Header and string rows of the summary table (one row per group of seeds, every report metric a column)."""
     axes = group_axes(c for c in cells if c.status == "done")
     others = [m for m in info.metrics if m != metric]
-    header = [a.split(".")[-1] if a != plots.BUDGET_AXIS else f"budget ({info.budget_unit})" for a in axes]
+    header = _axis_header(axes, info)
     header += ["n seeds", f"{metric} mean ± std", f"{metric} 95% CI", *(f"{m} mean ± std" for m in others),
                "mean train s", "trainable params"]
-    by_group = {m: {tuple(r[a] for a in axes): r for r in summarize(cells, m, axes)} for m in others}
-    digits = {m: _digits(cells, m) for m in info.metrics if m != metric}
-    d = _digits(cells, metric)
+    by_group = {m: {tuple(r[a] for a in axes): r for r in summarize(cells, m, axes, split)} for m in others}
+    digits = {m: _digits(cells, m, split) for m in info.metrics if m != metric}
+    d = _digits(cells, metric, split)
     rows = []
-    for row in summarize(cells, metric, axes):
+    for row in summarize(cells, metric, axes, split):
         key = tuple(row[a] for a in axes)
         rows.append([_fmt(row[a]) for a in axes] + [
             str(row["n"]), _mean_std(row, d), f"[{row['ci_low']:.{d}f}, {row['ci_high']:.{d}f}]",
@@ -88,17 +107,29 @@ def _summary_rows(cells: Sequence[Cell], metric: str, info: TaskInfo) -> tuple[l
     return header, rows
 
 
-def _comparisons(cells: Sequence[Cell], metric: str) -> tuple[list[str], list[list[str]]]:
-    """Each transfer strategy vs each baseline present (paired over the other axes), on ``metric``."""
+def _split_rows(cells: Sequence[Cell], metric: str, info: TaskInfo) -> tuple[list[str], list[list[str]]]:
+    """``metric`` (mean ± std over seeds) on every stored split side by side: test sets first, eval last."""
+    splits = available_splits(cells)
+    axes = group_axes(c for c in cells if c.status == "done")
+    per_split = {s: {tuple(r[a] for a in axes): r for r in summarize(cells, metric, axes, s)} for s in splits}
+    keys = sorted({k for rows in per_split.values() for k in rows}, key=lambda k: tuple(sort_key(v) for v in k))
+    header = _axis_header(axes, info) + [f"{metric} on {grid_split_label(cells, s)}" for s in splits]
+    digits = {s: _digits(cells, metric, s) for s in splits}
+    rows = [[_fmt(v) for v in key] + [_mean_std(per_split[s].get(key), digits[s]) for s in splits] for key in keys]
+    return header, rows
+
+
+def _comparisons(cells: Sequence[Cell], metric: str, split: str) -> tuple[list[str], list[list[str]]]:
+    """Each transfer strategy vs each baseline present (paired over the other axes), on ``metric`` on ``split``."""
     strategies = sorted({str(c.axes["strategy"]) for c in cells if c.status == "done" and "strategy" in c.axes},
                         key=sort_key)
     header = ["strategy", "vs", "pairs", f"mean {metric} A", f"mean {metric} B", "mean diff (A−B)", "95% bootstrap CI",
               "p (sign-flip)"]
-    d = _digits(cells, metric)
+    d = _digits(cells, metric, split)
     rows = []
     for baseline in (b for b in strategies if is_baseline(b)):
         for strategy in (s for s in strategies if not is_baseline(s)):
-            r = paired_comparison(cells, strategy, baseline, metric)
+            r = paired_comparison(cells, strategy, baseline, metric, split=split)
             if r["n_pairs"]:
                 rows.append([strategy, baseline, str(r["n_pairs"]), _fmt(r["mean_a"], d), _fmt(r["mean_b"], d),
                              f"{r['mean_diff']:+.{d}f}", f"[{r['ci_low']:+.{d}f}, {r['ci_high']:+.{d}f}]",
@@ -106,19 +137,21 @@ def _comparisons(cells: Sequence[Cell], metric: str) -> tuple[list[str], list[li
     return header, rows
 
 
-def _figures(cells: Sequence[Cell], metric: str, info: TaskInfo) -> list[tuple[str, str, bytes]]:
+def _figures(cells: Sequence[Cell], metric: str, info: TaskInfo, split: str) -> list[tuple[str, str, bytes]]:
     """``(file stem, title, png)`` of every plot the data supports (a plot that cannot be drawn is left out)."""
-    best = plots.best_cell(cells, metric)
+    best = plots.best_cell(cells, metric, split)
+    label = grid_split_label(cells, split)
     makers: list[tuple[str, str, Callable[[], bytes]]] = [
-        ("data_efficiency", "Data-efficiency curve",
-         lambda: plots.data_efficiency_curve(cells, metric, info.budget_unit)),
-        ("cost_quality", "Cost vs quality", lambda: plots.cost_quality_plot(cells, metric)),
-        ("learning_curves", "Learning curves", lambda: plots.learning_curves(cells, metric)),
+        ("data_efficiency", f"Data-efficiency curve ({label})",
+         lambda: plots.data_efficiency_curve(cells, metric, info.budget_unit, split)),
+        ("cost_quality", f"Cost vs quality ({label})", lambda: plots.cost_quality_plot(cells, metric, split)),
+        ("learning_curves", f"Learning curves: per-epoch {grid_split_label(cells, EVAL)}",
+         lambda: plots.learning_curves(cells, metric)),
     ]
     if best is not None:
-        value = f"{metric_value(best, metric):.{_digits(cells, metric)}f}"
-        makers.append(("confusion_matrix", f"Confusion matrix of the best run ({metric} {value})",
-                       lambda: plots.confusion_matrix_plot(best)))
+        value = f"{metric_value(best, metric, split):.{_digits(cells, metric, split)}f}"
+        makers.append(("confusion_matrix", f"Confusion matrix of the best run on {label} ({metric} {value})",
+                       lambda: plots.confusion_matrix_plot(best, split)))
     figures = []
     for stem, title, make in makers:
         try:
@@ -132,12 +165,13 @@ def _axes_text(cell: Cell) -> str:
     return ", ".join(f"{k}={v}" for k, v in cell.axes.items())
 
 
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1, caption: str = "") -> str:
     def cells(values: Sequence[str], tag: str) -> str:
         return "".join(f"<{tag}{' class=l' if i < left else ''}>{html.escape(v)}</{tag}>" for i, v in enumerate(values))
 
     body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)
-    return f"<table><thead><tr>{cells(header, 'th')}</tr></thead><tbody>{body}</tbody></table>"
+    title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table>{title}<thead><tr>{cells(header, 'th')}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _yaml(config: dict[str, Any]) -> str:
@@ -146,11 +180,16 @@ def _yaml(config: dict[str, Any]) -> str:
 
 def _html(title: str, sections: dict[str, Any], cells: Sequence[Cell], figures: list[tuple[str, str, bytes]]) -> str:
     esc = html.escape
+    label = sections["label"]
     parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>",
              f"<style>{_CSS}</style></head><body><h1>{esc(title)}</h1><p class=meta>{esc(sections['meta'])}</p>",
-             "<h2>Summary</h2>", _html_table(*sections["summary"], left=sections["summary_axes"])]
+             f"<h2>Summary on {esc(label)}</h2>",
+             _html_table(*sections["summary"], left=sections["summary_axes"], caption=split_description(label))]
+    if sections["splits"]:
+        parts += [f"<h2>{esc(sections['metric'])} per split</h2>",
+                  _html_table(*sections["splits"], left=sections["summary_axes"], caption=SPLITS_CAPTION)]
     header, rows = sections["comparisons"]
-    parts.append("<h2>Paired comparisons</h2>")
+    parts.append(f"<h2>Paired comparisons on {esc(label)}</h2>")
     parts.append(_html_table(header, rows, left=2) if rows else "<p>No transfer strategy paired with a baseline "
                  f"({' or '.join(BASELINES)}).</p>")
     for _, fig_title, png in figures:
@@ -179,8 +218,12 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _markdown(title: str, sections: dict[str, Any], cells: Sequence[Cell], images: list[tuple[str, str]]) -> str:
-    parts = [f"# {title}", "", f"_{sections['meta']}_", "", "## Summary", "", _md_table(*sections["summary"]), "",
-             "## Paired comparisons", ""]
+    label = sections["label"]
+    parts = [f"# {title}", "", f"_{sections['meta']}_", "", f"## Summary on {label}", "", f"_{split_description(label)}_",
+             "", _md_table(*sections["summary"]), ""]
+    if sections["splits"]:
+        parts += [f"## {sections['metric']} per split", "", f"_{SPLITS_CAPTION}_", "", _md_table(*sections["splits"]), ""]
+    parts += [f"## Paired comparisons on {label}", ""]
     header, rows = sections["comparisons"]
     parts += [_md_table(header, rows) if rows else "No transfer strategy paired with a baseline.", ""]
     for fig_title, link in images:
@@ -217,27 +260,34 @@ def _atomic_write(path: str, data: bytes) -> None:
         raise
 
 
-def _sections(results_dir: str, cells: Sequence[Cell], metric: str, info: TaskInfo) -> dict[str, Any]:
+def _sections(results_dir: str, cells: Sequence[Cell], metric: str, info: TaskInfo, split: str) -> dict[str, Any]:
     counts = {s: sum(c.status == s for c in cells) for s in ("done", "failed", "running", "pending")}
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
-    summary = _summary_rows(cells, metric, info)
+    summary = _summary_rows(cells, metric, info, split)
+    label = grid_split_label(cells, split)
+    missing = sum(c.status == "done" and metric_value(c, metric, split) is None for c in cells)
     return {"meta": f"Generated {now} from {os.path.abspath(results_dir)} — "
                     + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-                    + f" — task {info.name}, compared on {metric} (reported: {', '.join(info.metrics)})",
+                    + f" — task {info.name}, compared on {metric} (reported: {', '.join(info.metrics)})"
+                    + f" — figures on {label}" + (f" ({missing} done cells without it left out)" if missing else ""),
+            "label": label, "metric": metric,
             "summary": summary, "summary_axes": len(summary[0]) - len(info.metrics) - 4,
-            "comparisons": _comparisons(cells, metric)}
+            "splits": _split_rows(cells, metric, info) if len(available_splits(cells)) > 1 else None,
+            "comparisons": _comparisons(cells, metric, split)}
 
 
-def render_report(results_dir: str, output_path: str, metric: str | None = None) -> str:
+def render_report(results_dir: str, output_path: str, metric: str | None = None, split: str | None = None) -> str:
     """Write the report of the grid in ``results_dir`` to ``output_path`` (``.html`` or ``.md``); return the path.
 
     ``metric`` (default: the primary metric of the results' task, e.g. accuracy for
     classification, entity F1 for token classification) drives the comparisons and plots;
     it must be one of the task's report metrics, which all appear in the summary table.
+    ``split`` (a split id such as ``eval``, ``test``, ``test:zh``, or a test-set name; default:
+    the first test set when the runs have one, else ``eval``) is the split the figures come from.
 
     Raises :class:`UserError` when ``results_dir`` holds no results database, when it has
-    no done cells, when ``metric`` is not one of the task's report metrics, or when
-    ``output_path`` ends in neither ``.html`` nor ``.md``.
+    no done cells, when ``metric`` is not one of the task's report metrics, when ``split``
+    names no stored split, or when ``output_path`` ends in neither ``.html`` nor ``.md``.
     """
     stem, ext = os.path.splitext(output_path)
     if ext.lower() not in (".html", ".htm", ".md"):
@@ -245,12 +295,13 @@ def render_report(results_dir: str, output_path: str, metric: str | None = None)
     cells = ResultsStore(results_dir, create=False).cells()
     info = read_task(cells, results_dir)
     metric = choose_metric(info, metric)
-    done = [c for c in cells if c.status == "done" and metric_value(c, metric) is not None]
+    split = choose_split(cells, split)
+    done = [c for c in cells if c.status == "done" and metric_value(c, metric, split) is not None]
     if not done:
-        raise UserError(f"no done cells with '{metric}' in {results_dir}; nothing to report yet")
-    sections = _sections(results_dir, cells, metric, info)
+        raise UserError(f"no done cells with '{metric}' on {split} in {results_dir}; nothing to report yet")
+    sections = _sections(results_dir, cells, metric, info, split)
     title = f"transferkit experiment report: {os.path.basename(os.path.abspath(results_dir))}"
-    figures = _figures(cells, metric, info)
+    figures = _figures(cells, metric, info, split)
     if ext.lower() == ".md":
         files_dir = f"{stem}_files"
         os.makedirs(files_dir, exist_ok=True)

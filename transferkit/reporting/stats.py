@@ -5,6 +5,8 @@ Seeds are replicates, every other axis (strategy, budget, model, ...) defines a 
 seeds of each group; :func:`paired_comparison` pairs two strategies' runs that agree on
 every other axis and tests the mean difference with a paired bootstrap interval and a
 sign-flip permutation test (exact for up to 16 pairs).  Everything is vectorised numpy.
+Values come from one split per cell (see :mod:`~transferkit.reporting.report_split`): the
+``split`` argument, else the cell's first test set, else its eval split.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from transferkit.core.results import Cell
 from transferkit.evaluation.student_t import t_quantile
+from transferkit.reporting.report_split import reported_split, split_metrics
 
 __all__ = ["group_axes", "is_seed_axis", "metric_value", "paired_comparison", "sign_flip_p_value", "sort_key", "summarize", "t_interval",
            "t_quantile"]
@@ -30,10 +33,13 @@ def is_seed_axis(axis: str) -> bool:
     return axis.lower().endswith("seed")
 
 
-def metric_value(cell: Cell, metric: str) -> float | None:
-    """The cell's value of ``metric``: ``metrics["eval"][metric]``, else a top-level number, else None."""
-    metrics = cell.metrics or {}
-    value = (metrics.get("eval") or {}).get(metric, metrics.get(metric, getattr(cell, metric, None)))
+def metric_value(cell: Cell, metric: str, split: str | None = None) -> float | None:
+    """The cell's finite value of ``metric`` on ``split`` (default: its reported split), else None.
+
+    The reported split is the cell's first test set when it has one, else ``eval`` (see
+    :func:`~transferkit.reporting.report_split.reported_split`).
+    """
+    value = (split_metrics(cell.metrics, reported_split(cell.metrics, split)) or {}).get(metric)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return float(value)
@@ -75,14 +81,16 @@ def _mean_of(values: Iterable[float | int | None]) -> float | None:
     return float(np.mean(kept)) if kept else None
 
 
-def summarize(cells: Iterable[Cell], metric: str = "accuracy", group_by: list[str] | None = None) -> list[dict[str, Any]]:
+def summarize(cells: Iterable[Cell], metric: str = "accuracy", group_by: list[str] | None = None,
+              split: str | None = None) -> list[dict[str, Any]]:
     """One row per group of done cells: the group's axis values, n, mean, std, ci_low, ci_high.
 
     ``group_by`` defaults to every non-seed axis, so seeds are the replicates.  Rows also
     carry ``train_seconds`` (mean) and ``trainable_parameters`` (mean) and are sorted by
-    the group values (numbers numerically).  Cells without a value for ``metric`` are skipped.
+    the group values (numbers numerically).  Values are read on ``split`` (default: each
+    cell's reported split); cells without a value for ``metric`` there are skipped.
     """
-    done = [c for c in cells if c.status == "done" and metric_value(c, metric) is not None]
+    done = [c for c in cells if c.status == "done" and metric_value(c, metric, split) is not None]
     axes = list(group_by) if group_by is not None else group_axes(done)
     groups: dict[tuple[Any, ...], list[Cell]] = {}
     for cell in done:
@@ -90,7 +98,7 @@ def summarize(cells: Iterable[Cell], metric: str = "accuracy", group_by: list[st
     rows = []
     for key in sorted(groups, key=lambda k: tuple(sort_key(v) for v in k)):
         members = groups[key]
-        mean, std, low, high = t_interval([metric_value(c, metric) for c in members])  # type: ignore[misc]
+        mean, std, low, high = t_interval([metric_value(c, metric, split) for c in members])  # type: ignore[misc]
         rows.append({**dict(zip(axes, key, strict=True)), "metric": metric, "n": len(members), "mean": mean, "std": std,
                      "ci_low": low, "ci_high": high,
                      "train_seconds": _mean_of(c.train_seconds for c in members),
@@ -98,11 +106,12 @@ def summarize(cells: Iterable[Cell], metric: str = "accuracy", group_by: list[st
     return rows
 
 
-def _pairs(cells: Iterable[Cell], a: str, b: str, metric: str, axis: str) -> tuple[np.ndarray, np.ndarray]:
-    """Metric values of ``a`` and ``b`` runs matched on every axis other than ``axis``."""
+def _pairs(cells: Iterable[Cell], a: str, b: str, metric: str, axis: str, split: str | None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Metric values (on ``split``) of ``a`` and ``b`` runs matched on every axis other than ``axis``."""
     sides: dict[str, dict[tuple[Any, ...], float]] = {a: {}, b: {}}
     for cell in cells:
-        value = metric_value(cell, metric)
+        value = metric_value(cell, metric, split)
         side = cell.axes.get(axis)
         if cell.status != "done" or value is None or side not in sides:
             continue
@@ -132,8 +141,11 @@ def sign_flip_p_value(diffs: np.ndarray, n_resamples: int = 10_000, seed: int = 
 
 
 def paired_comparison(cells: Iterable[Cell], strategy_a: str, strategy_b: str, metric: str = "accuracy",
-                      axis: str = "strategy", n_resamples: int = 10_000, seed: int = 0) -> dict[str, Any]:
+                      axis: str = "strategy", n_resamples: int = 10_000, seed: int = 0,
+                      split: str | None = None) -> dict[str, Any]:
     """Compare ``strategy_a`` with ``strategy_b`` on runs that agree on every other axis.
+
+    Values are read on ``split`` (default: each cell's reported split, see :func:`metric_value`).
 
     Returns ``a``, ``b``, ``metric``, ``n_pairs``, ``mean_a``, ``mean_b``, ``mean_diff``
     (a - b), ``ci_low``/``ci_high`` (95% percentile bootstrap of the mean paired
@@ -141,7 +153,7 @@ def paired_comparison(cells: Iterable[Cell], strategy_a: str, strategy_b: str, m
     With no pairs the numbers are None.
     """
     cells = list(cells)
-    va, vb = _pairs(cells, strategy_a, strategy_b, metric, axis)
+    va, vb = _pairs(cells, strategy_a, strategy_b, metric, axis, split)
     result: dict[str, Any] = {"a": strategy_a, "b": strategy_b, "metric": metric, "n_pairs": int(va.size)}
     if va.size == 0:
         return {**result, **dict.fromkeys(("mean_a", "mean_b", "mean_diff", "ci_low", "ci_high", "p_value"))}
