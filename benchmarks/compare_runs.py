@@ -23,8 +23,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from transferkit.core.config import DataConfig, build_dataclass, read_yaml_file  # noqa: E402
+from transferkit.data.task_splits import load_text_splits  # noqa: E402
 from transferkit.experiments.api import export_run  # noqa: E402
-from transferkit.experiments.splits import load_splits  # noqa: E402
 from transferkit.serving import load_predictor  # noqa: E402
 
 
@@ -44,9 +44,9 @@ def check_run(run_dir: str, merge_check: bool) -> dict:
     config = read_yaml_file(os.path.join(run_dir, "config.yaml"), "config")
     with open(os.path.join(run_dir, "metrics.json"), encoding="utf-8") as handle:
         metrics = json.load(handle)
-    splits = load_splits(build_dataclass(DataConfig, config["data"], "data"), config["training"]["seed"])
-    first = load_predictor(run_dir).predict_proba(splits.eval)
-    second = load_predictor(run_dir).predict_proba(splits.eval)
+    splits = load_text_splits(build_dataclass(DataConfig, config["data"], "data"), config["training"]["seed"])
+    first = load_predictor(run_dir).predict(splits.eval)
+    second = load_predictor(run_dir).predict(splits.eval)
     labels = np.asarray(splits.eval.labels)
     k = first.shape[1]
     confusion = np.zeros((k, k), dtype=int)
@@ -62,7 +62,7 @@ def check_run(run_dir: str, merge_check: bool) -> dict:
     if merge_check and _stores_delta(run_dir):
         with tempfile.TemporaryDirectory() as tmp:
             merged = export_run(run_dir, os.path.join(tmp, "merged"), merge=True)
-            row["merged_max_abs_diff"] = float(np.abs(load_predictor(merged).predict_proba(splits.eval) - first).max())
+            row["merged_max_abs_diff"] = float(np.abs(load_predictor(merged).predict(splits.eval) - first).max())
     return row
 
 

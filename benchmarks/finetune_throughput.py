@@ -198,15 +198,16 @@ def run_transferkit(args: argparse.Namespace, split: Split) -> dict[str, Any]:
     from transferkit.core.contracts import TextExamples
     from transferkit.data import PaddingCollator
     from transferkit.experiments.api import make_config
-    from transferkit.experiments.run import components
+    from transferkit.experiments.run import components, resolve_training
     from transferkit.models import load_backbone
     from transferkit.modules import TaskModel
+    from transferkit.modules.inference import run_batches
     from transferkit.training import Trainer, seed_everything
-    from transferkit.training.inference import run_batches
 
     with tempfile.TemporaryDirectory() as tmp:
         config = make_config(None, tk_overrides(args, os.path.join(tmp, "run")))
         parts = components(config)
+        config = resolve_training(config, parts)
         task = parts.task_cls(parts.task_config, split.label_names)
         seed_everything(config.training.seed)
         loaded = load_backbone(config.model)
@@ -216,14 +217,17 @@ def run_transferkit(args: argparse.Namespace, split: Split) -> dict[str, Any]:
                                   args.max_length)
         collator = PaddingCollator(loaded.tokenizer.pad_token_id or 0)
         counting = CountingCollator(collator)
-        trainer = Trainer(parts.strategy, config.training, counting, checkpoint_dir=None)
+        trainer = Trainer(parts.strategy, config.training, checkpoint_dir=None)
+        batches = parts.strategy.batch_source({"train": features}, counting, config.training)
+        started = time.perf_counter()
         with LoopClock() as clock:
-            fit = trainer.fit(model, features, evaluate=None)
+            fit = trainer.fit(model, batches, evaluate=None)
+        train_seconds = time.perf_counter() - started
     model.eval()
     eval_features = task.featurize(TextExamples(split.eval_texts, split.eval_labels), loaded.tokenizer,
                                    args.max_length)
     logits = run_batches(lambda b: model(b)["logits"], eval_features, collator, EVAL_BATCH)
-    return {"train_seconds": fit.train_seconds, **clock.stats(), "steps": fit.steps,
+    return {"train_seconds": train_seconds, **clock.stats(), "steps": fit.steps,
             "accuracy": accuracy(logits, split.eval_labels), **counting.stats()}
 
 

@@ -21,9 +21,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from transferkit.core.config import DataConfig, build_dataclass, read_yaml_file  # noqa: E402
 from transferkit.data.seq2seq import lead_sentences  # noqa: E402
+from transferkit.data.task_splits import load_seq2seq_splits  # noqa: E402
 from transferkit.evaluation.bootstrap import bootstrap_mean_ci  # noqa: E402
 from transferkit.evaluation.rouge import rouge_example_scores  # noqa: E402
-from transferkit.experiments.splits import load_splits  # noqa: E402
 from transferkit.serving import load_predictor  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def main() -> None:
     config = read_yaml_file(os.path.join(args.first, "config.yaml"), "config")
     predictor = load_predictor(args.first)
     data = build_dataclass(DataConfig, config["data"], "data")
-    documents = load_splits(data, config["training"]["seed"], predictor.task.config, "seq2seq").eval
+    documents = load_seq2seq_splits(data, config["training"]["seed"], predictor.task.config).eval
     references = list(documents.targets)
     scores = {}
     outputs = {}

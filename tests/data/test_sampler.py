@@ -1,4 +1,4 @@
-"""LengthGroupedBatchSampler and sorted_batches: coverage, determinism, resume, padding."""
+"""LengthGroupedBatchSampler: coverage, determinism, resume, padding."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from transferkit.core.errors import UserError
-from transferkit.data import LengthGroupedBatchSampler, sorted_batches
+from transferkit.data import LengthGroupedBatchSampler
 
 
 def random_lengths(n: int = 3000, seed: int = 0) -> np.ndarray:
@@ -94,9 +94,3 @@ def test_empty_and_invalid():
     assert list(LengthGroupedBatchSampler([], 4, seed=0)) == []
     with pytest.raises(UserError, match="batch_size"):
         LengthGroupedBatchSampler([1, 2], 0, seed=0)
-
-
-def test_sorted_batches_longest_first():
-    lengths = [3, 9, 1, 7, 7, 2]
-    assert sorted_batches(lengths, 2) == [[1, 3], [4, 0], [5, 2]]
-    assert sorted_batches([], 4) == []

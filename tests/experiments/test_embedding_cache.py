@@ -47,13 +47,13 @@ def test_grid_of_heads_and_budgets_embeds_each_text_once(tiny_model, toy_files, 
 
 def test_budget_sample_follows_the_seed_and_eval_cap_is_stratified(toy_files) -> None:
     from transferkit.core.config import DataConfig
-    from transferkit.experiments.splits import load_splits
+    from transferkit.data.task_splits import load_text_splits
 
     data = DataConfig(train=toy_files["train"], text_column="sentence", budget=5, max_eval_examples=10)
-    one, two = load_splits(data, seed=1), load_splits(data, seed=2)
+    one, two = load_text_splits(data, seed=1), load_text_splits(data, seed=2)
     assert len(one.train) == len(two.train) == 10
     assert one.train.rows != two.train.rows  # another seed, another labelled sample
     assert one.eval.rows == two.eval.rows and len(one.eval) == 10  # one shared eval set
     assert sorted(set(one.eval.labels)) == [0, 1]
     fixed = DataConfig(**{**data.__dict__, "budget_seed": 7})
-    assert load_splits(fixed, seed=1).train.rows == load_splits(fixed, seed=2).train.rows
+    assert load_text_splits(fixed, seed=1).train.rows == load_text_splits(fixed, seed=2).train.rows

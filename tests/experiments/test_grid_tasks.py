@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import one_line_error, run_cli
-from transferkit.core.results import Cell, ResultsStore, cell_id
 from transferkit.experiments.grid import expand, parse_grid, run_grid
-from transferkit.experiments.grid_results import record_task_info, result_rows
+from transferkit.experiments.grid_results import result_rows
 from transferkit.reporting import render_report
 from transferkit.testing import write_toy_conll, write_toy_squad
 
@@ -107,23 +106,6 @@ def test_a_grid_runs_one_task() -> None:
     spec = parse_grid({"base": {"strategy": "finetune"},
                        "axes": {"task": ["classification", "token_classification"]}})
     one_line_error(lambda: expand(spec), "different tasks (classification, token_classification)", "one task")
-
-
-def test_cells_stored_without_task_metrics_are_backfilled(tmp_path) -> None:
-    store = ResultsStore(str(tmp_path))
-    for seed in (1, 2):
-        config = {"task": {"name": "token_classification"}, "strategy": {"name": "finetune"}, "seed": seed}
-        metrics = {"eval": {"f1": 0.5 + seed / 10, "precision": 0.6, "recall": 0.5, "accuracy": 0.9,
-                            "ci95": {"f1": None}}}
-        store.add(Cell(cell_id(config), {"strategy": "finetune", "training.seed": seed}, config, status="done",
-                       metrics=metrics, train_seconds=1.0, trainable_parameters=10))
-    one_line_error(lambda: render_report(str(tmp_path), str(tmp_path / "r.html")), "re-run `transferkit grid`")
-    record_task_info(store)
-    render_report(str(tmp_path), str(tmp_path / "r.md"))
-    header = summary_header((tmp_path / "r.md").read_text(encoding="utf-8"), markdown=True)
-    assert "f1 mean ± std" in header and not any("accuracy" in h for h in header)
-    columns, rows = result_rows(str(tmp_path))
-    assert rows[0]["f1_ci_low"] is None and "precision" in columns
 
 
 @pytest.mark.parametrize(("task", "columns"), [

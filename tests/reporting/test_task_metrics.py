@@ -6,7 +6,7 @@ import pytest
 
 from tests.helpers import one_line_error
 from transferkit.core.results import Cell
-from transferkit.reporting.task_metrics import CLASSIFICATION, TaskInfo, choose_metric, metric_text, read_task
+from transferkit.reporting.task_metrics import TaskInfo, choose_metric, metric_text, read_task
 
 NER = TaskInfo("token_classification", ("f1", "precision", "recall"), "training sentences")
 
@@ -22,15 +22,10 @@ def test_stored_record_round_trips_and_wins() -> None:
     assert read_task([cell("token_classification", status="failed"), cell("token_classification", NER)]) == NER
 
 
-def test_older_results_are_classification() -> None:
-    assert read_task([cell(None), cell("classification")]) == CLASSIFICATION
-    assert read_task([]) == CLASSIFICATION and CLASSIFICATION.primary == "accuracy"
-
-
 def test_mixed_tasks_and_unrecorded_tasks_are_one_line_errors() -> None:
     one_line_error(lambda: read_task([cell("classification"), cell("token_classification", NER)], "runs/x"),
                    "runs/x mixes tasks (classification, token_classification)")
-    one_line_error(lambda: read_task([cell("question_answering")]), "question_answering", "re-run `transferkit grid`")
+    one_line_error(lambda: read_task([cell("question_answering")]), "no finished cell records its task's metrics")
 
 
 def test_choose_metric() -> None:

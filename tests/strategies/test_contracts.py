@@ -6,17 +6,27 @@ import os
 
 import pytest
 
-from transferkit.core.config import RunConfig
+from transferkit.core.config import DataConfig, RunConfig
 from transferkit.data import read_table, to_examples
 from transferkit.data.qa import read_squad
 from transferkit.data.seq2seq import read_pairs
 from transferkit.data.tagging import read_tagged
+from transferkit.data.task_splits import tag_labels
 from transferkit.experiments.api import evaluate_run
 from transferkit.experiments.run import train
-from transferkit.experiments.splits import tag_labels
 from transferkit.strategies import STRATEGIES
 from transferkit.tasks import TASKS
-from transferkit.testing import check_strategy, source_model_for, write_toy_conll, write_toy_pairs, write_toy_squad
+from transferkit.testing import (
+    STRATEGY_CHECKS,
+    TASK_CHECKS,
+    StrategyCase,
+    TaskCase,
+    check_strategy,
+    source_model_for,
+    write_toy_conll,
+    write_toy_pairs,
+    write_toy_squad,
+)
 
 PAIRS = [(s, t) for s in STRATEGIES.names() for t in TASKS.names() if t in STRATEGIES.get(s).supports]
 
@@ -49,6 +59,32 @@ def task_examples(task: str, path: str):
         return sentences, tag_labels(sentences).names
     examples, labels = toy_examples(path)
     return examples, labels.names
+
+
+DECLARATION_CHECKS = [c for c in STRATEGY_CHECKS if c.__name__ in ("check_declares_contract", "check_constructor_only_stores")]
+
+
+@pytest.mark.parametrize("check", DECLARATION_CHECKS, ids=lambda check: check.__name__)
+@pytest.mark.parametrize("strategy", STRATEGIES.names())
+def test_strategy_declarations(strategy: str, check, tiny_model: str, tiny_vectors: str, toy_data) -> None:
+    """The declaration checks of every registered strategy, one test each (check_strategy runs them all,
+    with the training checks, per (strategy, task) pair in test_check_strategy)."""
+    task = sorted(STRATEGIES.get(strategy).supports)[0]
+    examples, labels = task_examples(task, toy_data[task]["train"])
+    source = source_model_for(STRATEGIES.get(strategy), tiny_model, tiny_vectors)
+    check(StrategyCase(STRATEGIES.get(strategy), TASKS.get(task)(labels=labels), source, examples))
+
+
+@pytest.mark.parametrize("check", TASK_CHECKS, ids=lambda check: check.__name__)
+@pytest.mark.parametrize("task", TASKS.names())
+def test_check_task(task: str, check, tiny_model: str, toy_data) -> None:
+    """Every check of the task contract, on every registered task, with its toy train/eval files."""
+    files = toy_data[task]
+    data = DataConfig(train=files["train"], eval=files["eval"], text_column="sentence", max_length=64)
+    case = TaskCase(TASKS.get(task), tiny_model, data)
+    for earlier in TASK_CHECKS[: TASK_CHECKS.index(check)]:
+        earlier(case)  # later checks build on what earlier ones observed
+    check(case)
 
 
 @pytest.mark.parametrize(("strategy", "task"), PAIRS)

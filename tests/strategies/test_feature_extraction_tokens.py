@@ -16,10 +16,10 @@ from transferkit.data.tagging import read_tagged
 from transferkit.experiments.api import evaluate_run
 from transferkit.experiments.run import train
 from transferkit.modules import TaskModel
+from transferkit.modules.inference import run_ragged
 from transferkit.serving import load_predictor
 from transferkit.testing import write_toy_conll, write_toy_squad
 from transferkit.training import Trainer
-from transferkit.training.inference import run_batches
 
 TASKS = ["token_classification", "question_answering"]
 
@@ -96,9 +96,9 @@ def test_cached_token_states_give_the_full_model_logits(trained) -> None:
     predictor = load_predictor(trained["output"])
     read = read_squad if trained["task"] == "question_answering" else read_tagged
     features = predictor.featurize(read(trained["files"]["eval"]))
-    states = run_batches(predictor.model.hidden_states, features, predictor.collator, 7, ragged=True)
+    states = run_ragged(predictor.model.hidden_states, features, predictor.collator, 7)
     rows = [{**feature, "features": state} for feature, state in zip(features, states, strict=True)]
-    cached, full = predictor.logits_of(predictor.model, rows, 32), predictor.logits_of(predictor.model, features, 5)
+    cached, full = predictor.outputs(predictor.model, rows, 32), predictor.outputs(predictor.model, features, 5)
     assert len(cached) == len(full) == len(features)
     for window_cached, window_full, feature in zip(cached, full, features, strict=True):
         assert window_cached.shape == window_full.shape == (len(feature["input_ids"]), len(predictor.labels))

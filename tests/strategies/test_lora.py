@@ -63,8 +63,8 @@ def test_lora_saves_only_adapter_and_head_and_reloads_identically(lora_run, toy_
     assert metrics["eval"]["accuracy"] >= 0.8
     examples = eval_examples(toy_files)
     first, second = load_predictor(output), load_predictor(output)
-    np.testing.assert_array_equal(first.predict_proba(examples), second.predict_proba(examples))
-    assert (first.predict_proba(examples).argmax(1) == np.asarray(examples.labels)).mean() == pytest.approx(
+    np.testing.assert_array_equal(first.predict(examples), second.predict(examples))
+    assert (first.predict(examples).argmax(1) == np.asarray(examples.labels)).mean() == pytest.approx(
         metrics["eval"]["accuracy"])
 
 
@@ -76,8 +76,8 @@ def test_merged_export_predicts_the_same_without_the_base(lora_run, toy_files, t
     weights = load_file(os.path.join(merged, "model", "model.safetensors"))
     assert not any("lora_" in name for name in weights) and any("query.weight" in n for n in weights)
     examples = eval_examples(toy_files)
-    np.testing.assert_allclose(load_predictor(merged).predict_proba(examples),
-                               load_predictor(output).predict_proba(examples), atol=1e-5)
+    np.testing.assert_allclose(load_predictor(merged).predict(examples),
+                               load_predictor(output).predict(examples), atol=1e-5)
     one_line_error(lambda: export_run(output, merged, merge=True), "already exists")
     one_line_error(lambda: export_run(merged, str(tmp_path / "again"), merge=True), "nothing to merge")
 
@@ -116,7 +116,7 @@ def test_other_peft_methods_train_and_reload(method: str, tiny_model, toy_files,
     marker = {"ia3": "ia3_l", "prefix": "prompt_encoder"}[method]
     assert any(marker in name for name in weights) and all(marker in n or n.startswith("head.") for n in weights)
     examples = eval_examples(toy_files)
-    probabilities = load_predictor(output).predict_proba(examples)
+    probabilities = load_predictor(output).predict(examples)
     accuracy = (probabilities.argmax(1) == np.asarray(examples.labels)).mean()
     assert accuracy == pytest.approx(result.metrics["eval"]["accuracy"])
 
@@ -134,8 +134,8 @@ def test_bitfit_saves_biases_and_head_and_merges(tiny_model, toy_files, tmp_path
     assert all(name.endswith("bias") or name.startswith("head.") for name in weights)
     merged = export_run(output, str(tmp_path / "merged"), merge=True)
     examples = eval_examples(toy_files)
-    np.testing.assert_allclose(load_predictor(merged).predict_proba(examples),
-                               load_predictor(output).predict_proba(examples), atol=1e-6)
+    np.testing.assert_allclose(load_predictor(merged).predict(examples),
+                               load_predictor(output).predict(examples), atol=1e-6)
 
 
 def test_trainable_fraction_on_minilm(minilm_path: str) -> None:

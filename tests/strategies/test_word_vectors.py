@@ -199,11 +199,11 @@ def test_cli_run_saves_and_reloads_in_a_fresh_process(tiny_vectors: str, toy_fil
     metrics = json.loads(Path(output, "metrics.json").read_text())
     assert metrics["encoder"]["type_coverage"] == 1.0 and metrics["encoder"]["encoder"] == "cnn"
     examples, _ = toy(toy_files, "eval")
-    here = load_predictor(output).predict_proba(examples)
+    here = load_predictor(output).predict(examples)
     script = ("import json, sys; from transferkit.data import read_table, to_examples; "
               "from transferkit.serving import load_predictor; "
               "examples, _ = to_examples(read_table(sys.argv[2]), 'sentence', 'label'); "
-              "print(json.dumps(load_predictor(sys.argv[1]).predict_proba(examples).tolist()))")
+              "print(json.dumps(load_predictor(sys.argv[1]).predict(examples).tolist()))")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     fresh = subprocess.run([sys.executable, "-c", script, output, toy_files["eval"]], capture_output=True, text=True,
                            env=env, check=True)

@@ -14,12 +14,11 @@ from tests.conftest import SHARED_DATA
 from transferkit.core.config import DataConfig, RunConfig
 from transferkit.data.collate import PaddingCollator
 from transferkit.data.seq2seq import lead_sentences
+from transferkit.data.task_splits import load_qa_splits, load_seq2seq_splits, read_seq2seq_file
 from transferkit.evaluation.rouge import rouge_scores
 from transferkit.experiments.api import predict_file
 from transferkit.experiments.run import train
-from transferkit.experiments.splits import load_qa_splits, load_seq2seq_splits, read_seq2seq_file
 from transferkit.models import load_backbone
-from transferkit.modules import build_task_model
 from transferkit.tasks import QuestionAnsweringConfig, QuestionAnsweringTask, SummarizationConfig, SummarizationTask
 from transferkit.training import seed_everything
 
@@ -40,8 +39,8 @@ def _warm_and_random_losses(minilm_path: str, task, splits, max_length: int, ste
     losses = {}
     for name, random_init in (("warm", False), ("random", True)):
         seed_everything(0)
-        loaded = load_backbone(minilm_path, random_init=random_init, seq2seq=getattr(task, "generative", False))
-        model = build_task_model(loaded, task)
+        loaded = load_backbone(minilm_path, random_init=random_init, seq2seq=task.generative)
+        model = task.build_model(loaded)
         collator = PaddingCollator(loaded.tokenizer.pad_token_id)
         train_features = task.featurize(splits.train, loaded.tokenizer, max_length)
         model.train()

@@ -12,11 +12,10 @@ import torch
 from transferkit.core.config import DataConfig, RunConfig
 from transferkit.core.errors import UserError
 from transferkit.data.seq2seq import Seq2SeqExamples
+from transferkit.data.task_splits import parallel_target, read_seq2seq_file
 from transferkit.experiments.api import evaluate_run, predict_file
 from transferkit.experiments.run import train
-from transferkit.experiments.splits import parallel_target, read_seq2seq_file
 from transferkit.models import load_backbone
-from transferkit.modules import build_task_model
 from transferkit.modules.seq2seq import shift_right
 from transferkit.serving import load_predictor
 from transferkit.tasks import SummarizationConfig, SummarizationTask
@@ -32,7 +31,7 @@ def pairs(tmp_path_factory) -> dict[str, str]:
 
 def _model(ref: str, random_init: bool = False):
     task = SummarizationTask(SummarizationConfig(max_target_length=24, num_beams=2))
-    return task, build_task_model(load_backbone(ref, random_init=random_init, seq2seq=True), task)
+    return task, task.build_model(load_backbone(ref, random_init=random_init, seq2seq=True))
 
 
 def test_warm_start_copies_the_encoder_into_the_decoder_and_adds_cross_attention(tiny_model) -> None:

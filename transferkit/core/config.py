@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -53,12 +54,44 @@ class ComponentSpec:
 
 
 @dataclass
+class SourceConfig:
+    """A named extra data source (``data.sources.NAME``): text-only (no label column) or labelled.
+
+    ``data.sources.target_unlabeled: FILE`` is shorthand for ``{path: FILE}``; unset columns
+    default to the run's ``data`` columns.
+    """
+
+    path: str = option("", "the file (same formats as data.train)")
+    task: str | None = option(None, "task that reads a labelled source (null = the run's task)")
+    text_column: str | None = option(None, "text column (null = data.text_column)")
+    text_pair_column: str | None = option(None, "second text column (null = data.text_pair_column)")
+    label_column: str | None = option(None, "label column; null = a text-only (unlabelled) source")
+    format: str = option("auto", "file format (as data.format)")
+
+
+def source_configs(sources: dict[str, Any] | None, where: str = "data.sources") -> dict[str, SourceConfig]:
+    """Validated named sources; a bare string is a path; an empty path is a one-line error."""
+    result = {}
+    for name, value in (sources or {}).items():
+        spec = build_dataclass(SourceConfig, {"path": value} if isinstance(value, str) else value, f"{where}.{name}")
+        if not spec.path:
+            raise UserError(f"{where}.{name}: no path; give a file, e.g. {where}.{name}=FILE")
+        result[str(name)] = spec
+    return result
+
+
+@dataclass
 class DataConfig:
     """Where the examples come from and how they are split."""
 
     train: str | None = option(None, "training file (csv/tsv/jsonl), HF datasets dir, or 'hf:NAME[:CONFIG]'")
-    eval: str | None = option(None, "evaluation file; if absent, a stratified split of train")
-    test: str | None = option(None, "optional held-out test file, evaluated once at the end")
+    eval: str | None = option(None, "evaluation file (per-epoch evaluation, best-checkpoint selection); "
+                                    "if absent, a stratified split of train")
+    test: str | dict[str, str] | None = option(
+        None, "held-out test file, or a mapping name -> file (several test sets, e.g. one per language); "
+              "each is evaluated once at the end")
+    sources: dict[str, Any] = option({}, "named extra data: NAME -> file or {path, text_column, label_column, task, format}"
+                                         " (e.g. target_unlabeled for domain adaptation)")
     format: Literal["auto", "csv", "tsv", "jsonl", "hf", "conll", "chinese_bio", "msra", "squad"] = option(
         "auto", "file format; auto = by extension (conll / chinese_bio / msra: tagged files for token classification; "
         "squad: SQuAD v1.1 JSON)")
@@ -81,7 +114,8 @@ class TrainingConfig:
     epochs: int = option(3, "passes over the training data")
     batch_size: int = option(32, "examples per optimisation step (before accumulation)")
     eval_batch_size: int = option(128, "examples per evaluation batch")
-    learning_rate: float = option(5e-5, "peak learning rate of the encoder (AdamW)")
+    learning_rate: float | None = option(
+        None, "peak learning rate (AdamW); null = the strategy's default (5e-5 for fine-tuning, 1e-3 for lora/bitfit/word_vectors)")
     head_learning_rate: float | None = option(None, "learning rate of the task head; default = learning_rate")
     weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm)")
     warmup_fraction: float = option(0.1, "fraction of steps with linear warmup, then linear decay")
@@ -206,6 +240,41 @@ def coerce(value: Any, hint: Any, where: str) -> Any:  # noqa: PLR0911 - one bra
     return value
 
 
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+@functools.cache
+def config_loader() -> type:
+    """A ``yaml.SafeLoader`` that reads booleans YAML 1.2 style: only true/false (True, TRUE, ...).
+
+    PyYAML follows YAML 1.1, where yes/no/on/off are booleans too, so ``mixed_precision: no``
+    became ``False`` and a string-typed option refused its documented value.  With this loader they
+    stay strings; a bool option given ``yes`` gets the usual "expected true/false" error.  The
+    spellings are the YAML 1.2 core schema's, a subset of what ``yaml.safe_dump`` quotes, so any
+    string it writes reads back unchanged.
+    """
+    import re
+
+    import yaml  # local: core stays importable without optional parsing at module import
+
+    class ConfigLoader(yaml.SafeLoader):
+        pass
+
+    # the resolver table is a class attribute shared with SafeLoader: copy it, minus the YAML 1.1 booleans
+    ConfigLoader.yaml_implicit_resolvers = {
+        first: [(tag, pattern) for tag, pattern in resolvers if tag != _BOOL_TAG]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    ConfigLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    return ConfigLoader
+
+
+def load_yaml(text: Any) -> Any:
+    """Parse YAML config text (a string or a file) with :func:`config_loader`."""
+    import yaml
+
+    return yaml.load(text, Loader=config_loader())  # a SafeLoader subclass: no arbitrary objects
+
+
 def read_yaml_file(path: str, what: str) -> Any:
     """Parse a YAML file; a missing file or a syntax error is a one-line UserError (with the line)."""
     import os
@@ -216,7 +285,7 @@ def read_yaml_file(path: str, what: str) -> Any:
         raise UserError(f"{what} not found: {path}")
     with open(path, encoding="utf-8") as handle:
         try:
-            return yaml.safe_load(handle)
+            return load_yaml(handle)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""
@@ -224,14 +293,14 @@ def read_yaml_file(path: str, what: str) -> Any:
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``"training.epochs=2"`` into (["training", "epochs"], 2) using YAML scalars."""
+    """Split ``"training.epochs=2"`` into (["training", "epochs"], 2) using YAML scalars (``no`` stays a string)."""
     import yaml  # local: core stays importable without optional parsing at module import
 
     if "=" not in text:
         raise UserError(f"--set '{text}': expected KEY=VALUE, e.g. training.epochs=2")
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key.strip().split("."), value
@@ -259,6 +328,11 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
                 spec.options[rest[0]] = value
             else:
                 raise UserError(f"{where}: too many dots; use {head}.OPTION=VALUE")
+        elif head == "data" and len(rest) == 2 and rest[0] in ("sources", "test"):
+            current = getattr(cfg.data, rest[0])
+            mapping = dict(current) if isinstance(current, dict) else ({} if current is None else {"test": current})
+            mapping[rest[1]] = value
+            setattr(cfg.data, rest[0], mapping)
         elif head in SECTION_TYPES and len(rest) == 1:
             section = getattr(cfg, head)
             hints = _hints(SECTION_TYPES[head])

@@ -1,8 +1,11 @@
-"""The contracts every task, strategy and callback fulfils.
+"""The contracts every task and callback fulfils, and the containers they exchange.
 
-A **Task** knows its data and its head, not how the model is adapted.
-A **Strategy** knows how to adapt a model, not what the task is.
-The Trainer only sees these protocols, so adding a strategy never touches it.
+A **Task** knows its data and its head, not how the model is adapted: it reads its files,
+splits them, featurises, computes the loss, runs inference, decodes, scores and writes
+prediction records.  A **Strategy** (``transferkit.strategies.base.Strategy``, a base class
+with a default for every hook) knows how to adapt a model, not what the task is.  The
+composition root, the Trainer, evaluation and serving call only the hooks declared here
+and there: they never probe a task or a strategy for optional attributes.
 Tensors appear only as ``Any`` here: ``core`` stays free of torch.
 """
 
@@ -11,8 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
+IGNORE_INDEX = -100
+"""Label of positions a loss ignores (padding, non-first subwords): PyTorch's ``ignore_index`` default."""
+
 Batch = dict[str, Any]
-"""A collated batch: ``input_ids``, ``attention_mask``, ``labels`` ... (tensors)."""
+"""A collated batch: ``input_ids``, ``attention_mask``, ``labels`` ... (tensors).  A batch
+source over several named datasets yields ``{name: Batch}`` instead (see ``data.sources``)."""
 
 
 @dataclass
@@ -49,62 +56,86 @@ class TextExamples:
         )
 
 
+@dataclass
+class Splits:
+    """The examples of one run: train (after split, budget and caps), eval, named test sets.
+
+    ``eval`` is the split that per-epoch evaluation and best-checkpoint restore use;
+    ``tests`` maps a test-set name to its examples (``data.test``), each evaluated once at the end.
+    ``labels`` are the label names (class names, tags; empty for tasks without labels).
+    """
+
+    train: Any
+    eval: Any
+    tests: dict[str, Any]
+    labels: list[str]
+
+
+FeatureKind = Literal["pooled", "tokens", "none"]
+
+
 class Task(Protocol):
-    """Head + featurisation + loss + decoding + metrics for one kind of prediction."""
+    """Reading + head + featurisation + loss + inference + decoding + metrics + records for one kind of prediction.
+
+    Class attributes describe the task to the rest of the code without instances:
+    ``primary_metric`` (best-checkpoint selection, first report column), ``report_metrics``,
+    ``metric_titles`` (how a card titles them), ``budget_unit`` (what ``data.budget`` counts)
+    and ``feature_kind`` (what a frozen encoder caches for it: pooled vectors, token states,
+    or nothing) and ``generative`` (the task needs a whole encoder-decoder LM).
+    """
 
     name: ClassVar[str]
     Config: ClassVar[type]
+    primary_metric: ClassVar[str]
+    report_metrics: ClassVar[tuple[str, ...]]
+    metric_titles: ClassVar[dict[str, str]]
+    budget_unit: ClassVar[str]
+    feature_kind: ClassVar[FeatureKind]
+    generative: ClassVar[bool]
     config: Any
     labels: list[str]
 
-    def build_head(self, hidden_size: int) -> Any: ...
-    def featurize(self, examples: TextExamples, tokenizer: Any, max_length: int) -> list[dict[str, Any]]: ...
+    @classmethod
+    def read_splits(cls, data: Any, config: Any, seed: int) -> Splits: ...
+    def read(self, path: str, data: Any, require_targets: bool = True) -> Any: ...
+    def from_inputs(self, inputs: Any) -> Any: ...
+    def data_summary(self, examples: Any) -> dict[str, Any]: ...
+    def build_model(self, loaded: Any, mlp_hidden: int = 0) -> Any: ...
+    def model_from_config(self, config: Any, mlp_hidden: int = 0) -> Any: ...
+    def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> Any: ...
+    def featurize(self, examples: Any, tokenizer: Any, max_length: int) -> list[dict[str, Any]]: ...
     def loss(self, outputs: dict[str, Any], batch: Batch) -> Any: ...
-    def decode(self, outputs: dict[str, Any]) -> Any: ...
-    def metrics(self, probabilities: Any, references: Any) -> dict[str, Any]: ...
+    def infer(self, model: Any, features: list[dict[str, Any]], collator: Any, batch_size: int) -> Any: ...
+    def decode(self, outputs: Any, features: list[dict[str, Any]], examples: Any, tokenizer: Any) -> Any: ...
+    def references(self, examples: Any) -> Any: ...
+    def metrics(self, predictions: Any, references: Any) -> dict[str, Any]: ...
+    def evaluate(self, predictions: Any, examples: Any, seed: int = 0) -> dict[str, Any]: ...
+    def present(self, predictions: Any) -> list[Any]: ...
+    def probabilities(self, predictions: Any) -> Any: ...
+    def write_predictions(self, path: str, predictions: Any, examples: Any) -> int: ...
+    def transformers_head(self, model: Any) -> tuple[str, dict[str, str]] | None: ...
 
 
 StrategyKind = Literal["neural", "frozen", "classical"]
 
 
-class Strategy(Protocol):
-    """How a pretrained model is adapted.
-
-    ``kind`` tells the composition root how to drive it:
-
-    * ``neural``: the Trainer optimises ``param_groups`` on ``loss`` over token batches;
-    * ``frozen``: the encoder never changes, so its features are computed once (cached
-      on disk) and only the head is fitted, by the Trainer or in closed form
-      (``fit_head``);
-    * ``classical``: no pretrained model at all (e.g. TF-IDF); ``fit`` returns a predictor.
-    """
-
-    name: ClassVar[str]
-    supports: ClassVar[frozenset[str]]
-    requires: ClassVar[frozenset[str]]
-    kind: ClassVar[StrategyKind]
-    Config: ClassVar[type]
-    config: Any
-
-    def prepare(self, model: Any) -> Any: ...
-    def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict[str, Any]]: ...
-    def loss(self, model: Any, batch: Batch) -> Losses: ...
-    def callbacks(self) -> list[Callback]: ...
-
-
 @runtime_checkable
 class Predictor(Protocol):
-    """A fitted model that maps examples to class probabilities and saves itself."""
+    """A fitted model that maps examples to task predictions and saves itself."""
 
     labels: list[str]
 
-    def predict_proba(self, examples: TextExamples) -> Any: ...
+    def predict(self, examples: Any) -> Any: ...
     def save(self, directory: str) -> None: ...
 
 
 @dataclass
 class TrainState:
-    """What callbacks see and may change (``should_stop``)."""
+    """What callbacks see and may change (``should_stop``); saved in every checkpoint.
+
+    ``sources`` is the batch source's position state and ``callbacks`` each callback's
+    ``state_dict()`` (keyed by class name), so a resumed run continues exactly.
+    """
 
     epoch: int = 0
     step: int = 0  # optimiser steps taken
@@ -115,12 +146,35 @@ class TrainState:
     best_step: int | None = None
     evals_without_improvement: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    sources: dict[str, Any] = field(default_factory=dict)
+    callbacks: dict[str, Any] = field(default_factory=dict)
 
 
-class Callback(Protocol):
-    """Optional behaviour around the loop; a handful of events is enough."""
+class Callback:
+    """Optional behaviour around the loop (Lightning's shape, a handful of events).
 
-    def on_fit_start(self, state: TrainState, model: Any) -> None: ...
-    def on_epoch_start(self, state: TrainState, model: Any) -> None: ...
-    def on_step_end(self, state: TrainState, model: Any, losses: Losses) -> None: ...
-    def on_evaluate(self, state: TrainState, model: Any, metrics: dict[str, float]) -> None: ...
+    Every hook is a no-op here; subclasses override what they need.  ``state_dict`` /
+    ``load_state_dict`` carry a callback's own state through checkpoints (JSON-serialisable).
+    """
+
+    def on_fit_start(self, state: TrainState, model: Any) -> None:
+        """Before the first step (also after a resume)."""
+
+    def on_epoch_start(self, state: TrainState, model: Any) -> None:
+        """At the start of every epoch (also a resumed one)."""
+
+    def on_step_end(self, state: TrainState, model: Any, losses: Losses) -> None:
+        """After every optimiser step."""
+
+    def on_evaluate(self, state: TrainState, model: Any, metrics: dict[str, Any]) -> None:
+        """After every per-epoch evaluation."""
+
+    def on_fit_end(self, state: TrainState, model: Any) -> None:
+        """After the last step, before the best state is restored."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """This callback's resumable state (JSON-serialisable)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""

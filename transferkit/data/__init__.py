@@ -4,7 +4,7 @@
 >>> examples, labels = to_examples(table, "sentence", "label")         # doctest: +SKIP
 """
 
-from transferkit.data.collate import LengthGroupedBatchSampler, PaddingCollator, sorted_batches
+from transferkit.data.collate import LengthGroupedBatchSampler, PaddingCollator
 from transferkit.data.examples import check_trainable, to_examples
 from transferkit.data.labels import LabelMap, normalize_label
 from transferkit.data.readers import Table, detect_format, read_table
@@ -12,6 +12,6 @@ from transferkit.data.splits import apply_budget, cap_examples, stratified_split
 
 __all__ = [
     "LabelMap", "LengthGroupedBatchSampler", "PaddingCollator", "Table", "apply_budget", "cap_examples",
-    "check_trainable", "detect_format", "normalize_label", "read_table", "sorted_batches", "stratified_split",
+    "check_trainable", "detect_format", "normalize_label", "read_table", "stratified_split",
     "to_examples",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from transferkit.core.contracts import IGNORE_INDEX
 from transferkit.core.errors import UserError
 
 SEQUENCE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
@@ -43,7 +44,7 @@ class PaddingCollator:
             if key in SEQUENCE_KEYS:
                 batch[key] = self._pad(values, self.pad_token_id if key == "input_ids" else 0)
             elif key == "labels" and isinstance(values[0], (list, tuple, np.ndarray)):
-                batch[key] = self._pad(values, -100)  # per-token labels; -100 = ignored by the loss
+                batch[key] = self._pad(values, IGNORE_INDEX)  # per-token labels, ignored by the loss
             elif key == "labels":
                 batch[key] = torch.as_tensor(np.asarray(values, dtype=np.int64))
             elif key == "features":
@@ -153,12 +154,3 @@ class LengthGroupedBatchSampler:
 
 def _chunk(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return np.split(order, np.arange(batch_size, order.size, batch_size)) if order.size else []
-
-
-def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Inference batches grouped by length, longest first (results must be reordered by index)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise UserError(f"training.eval_batch_size must be an integer >= 1, got {batch_size!r}")
-    array = np.asarray(lengths, dtype=np.int64).reshape(-1)
-    order = np.argsort(-array, kind="stable")
-    return [batch.tolist() for batch in _chunk(order, batch_size)]

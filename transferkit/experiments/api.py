@@ -3,6 +3,7 @@
 >>> result = train({"model": "minilm-l6", "strategy": "finetune",          # doctest: +SKIP
 ...                 "data": {"train": "train.tsv", "text_column": "sentence"}, "output": "runs/sst2"})
 >>> evaluate_run("runs/sst2", "dev.tsv")["accuracy"]                         # doctest: +SKIP
+>>> load("runs/sst2").predict(["a gripping film"])                          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ import yaml
 from transferkit.core.config import DataConfig, RunConfig, apply_overrides, build_dataclass, read_yaml_file
 from transferkit.core.errors import UserError
 from transferkit.data import LabelMap
-from transferkit.data.qa import read_squad
-from transferkit.data.tagging import entities_with_offsets
 from transferkit.evaluation import evaluate
 from transferkit.experiments import run
-from transferkit.experiments.splits import read_examples, read_seq2seq_file, read_tagged_file
-from transferkit.serving import NeuralPredictor, load_predictor, write_predictions, write_records
+from transferkit.serving import Model, NeuralPredictor, load_predictor
+from transferkit.serving.hub_layout import CONVERTIBLE, plan_layout
 from transferkit.serving.predictor import merge_delta
 from transferkit.tasks import TASKS
 
@@ -63,98 +62,79 @@ def _data_config(saved: dict[str, Any], columns: dict[str, str | None]) -> DataC
     return dataclasses.replace(data, format="auto", **{k: v for k, v in columns.items() if v is not None})
 
 
+def _saved_task(run_dir: str, saved: dict[str, Any]) -> Any:
+    """The run's task with its saved options and labels (it reads the files and scores the predictions)."""
+    task_cls = TASKS.get(saved["task"]["name"])
+    options = {k: v for k, v in saved["task"].items() if k != "name"}
+    labels = LabelMap.load(os.path.join(run_dir, "model", "labels.json")).names
+    return task_cls(build_dataclass(task_cls.Config, options, "run config task"), labels)
+
+
 def evaluate_run(run_dir: str, data: str, text_column: str | None = None, label_column: str | None = None,
                  text_pair_column: str | None = None) -> dict[str, Any]:
-    """Metrics (with bootstrap CIs) of a saved run on a labelled file."""
+    """Metrics (with bootstrap CIs) of a saved run on a labelled file (read by the run's task)."""
     saved = _run_config(run_dir)
     predictor = load_predictor(run_dir)
-    task_cls = TASKS.get(saved["task"]["name"])
-    if task_cls.data_kind == "tagged":
-        task = predictor.task
-        return evaluate(predictor, task, read_tagged_file(data, _data_config(saved, {}), task.config))
-    if task_cls.data_kind == "qa":
-        return evaluate(predictor, predictor.task, read_squad(data))
-    if task_cls.data_kind == "seq2seq":
-        task = predictor.task
-        return evaluate(predictor, task, read_seq2seq_file(data, _data_config(saved, {}), task.config))
+    task = _saved_task(run_dir, saved)
     columns = {"text_column": text_column, "label_column": label_column, "text_pair_column": text_pair_column}
-    labels = LabelMap.load(os.path.join(run_dir, "model", "labels.json"))
-    examples, _ = read_examples(data, _data_config(saved, columns), labels)
-    options = {k: v for k, v in saved["task"].items() if k != "name"}
-    task = task_cls(build_dataclass(task_cls.Config, options, "run config task"), labels.names)
-    return evaluate(predictor, task, examples)
+    return evaluate(predictor, task, task.read(data, _data_config(saved, columns)))
 
 
 def predict_file(run_dir: str, input_path: str, output_path: str, text_column: str | None = None,
                  text_pair_column: str | None = None) -> int:
-    """Write label + probabilities for every row of ``input_path``; returns the row count."""
+    """Write the task's prediction record for every example of ``input_path``; returns the count.
+
+    Classification: label + class probabilities (.jsonl/.csv/.tsv); NER: tags and entities with
+    character offsets; QA: answer text, score and offsets; summarization: the summary.
+    """
     saved = _run_config(run_dir)
     predictor = load_predictor(run_dir)
-    kind = TASKS.get(saved["task"]["name"]).data_kind
-    if kind == "tagged":
-        return _predict_tagged(predictor, saved, input_path, output_path)
-    if kind == "qa":
-        return _predict_answers(predictor, input_path, output_path)
-    if kind == "seq2seq":
-        return _predict_summaries(predictor, saved, input_path, output_path)
+    task = _saved_task(run_dir, saved)
     data = _data_config(saved, {"text_column": text_column, "text_pair_column": text_pair_column})
-    data.label_column = "\x00"  # prediction input: a label column, if any, is ignored
-    examples, _ = read_examples(input_path, data, None, require_labels=False)
-    write_predictions(output_path, examples.texts, predictor.predict_proba(examples), predictor.labels)
-    return len(examples)
+    examples = task.read(input_path, data, require_targets=False)
+    return task.write_predictions(output_path, predictor.predict(examples), examples)
 
 
-def _predict_tagged(predictor: Any, saved: dict[str, Any], input_path: str, output_path: str) -> int:
-    """Tags and entities (with character offsets into the space- or ''-joined tokens) per sentence."""
-    task = predictor.task
-    config = dataclasses.replace(task.config, tag_column=None)  # input needs tokens only; tags, if any, ignored
-    sentences = read_tagged_file(input_path, _data_config(saved, {}), config)
-    tags = predictor.predict(sentences)
-    records = [{"tokens": tokens, "tags": sentence_tags,
-                "entities": entities_with_offsets(tokens, sentence_tags, task.config.joiner)}
-               for tokens, sentence_tags in zip(sentences.tokens, tags, strict=True)]
-    write_records(output_path, records)
-    return len(records)
+def load(run_dir: str) -> Model:
+    """A finished run as a Python object with ``predict(inputs)`` and ``predict_proba(inputs)``."""
+    saved = _run_config(run_dir)
+    return Model(load_predictor(run_dir), _saved_task(run_dir, saved), run_dir)
 
 
-def _predict_answers(predictor: Any, input_path: str, output_path: str) -> int:
-    """The best answer span per question: text, score and character offsets into its context."""
-    questions = read_squad(input_path, require_answers=False)
-    features = predictor.featurize(questions)
-    answers = predictor.task.decode(predictor.logits_of(predictor.model, features), features, questions.contexts)
-    write_records(output_path, [{"id": qid, "question": question, **answer}
-                                for qid, question, answer in zip(questions.ids, questions.questions, answers, strict=True)])
-    return len(answers)
+def export_run(run_dir: str, output: str, merge: bool = False, to: str | None = None) -> str:
+    """Export a run: ``merge`` writes a copy of the run whose model holds full weights (adapter/bias delta
+    merged in); ``to="transformers"`` writes a model directory that transformers' ``AutoModelFor...`` and
+    ``pipeline`` load with the run's labels and logits (a delta is merged first).
 
-
-def _predict_summaries(predictor: Any, saved: dict[str, Any], input_path: str, output_path: str) -> int:
-    """One generated summary per document (a reference summary in the input, if any, is ignored)."""
-    documents = read_seq2seq_file(input_path, _data_config(saved, {}), predictor.task.config, require_targets=False)
-    summaries = predictor.predict(documents)
-    write_records(output_path, [{"row": row, "summary": summary}
-                                for row, summary in zip(documents.rows, summaries, strict=True)])
-    return len(summaries)
-
-
-def export_run(run_dir: str, output: str, merge: bool = False) -> str:
-    """Write a copy of a run whose model holds full weights (adapter/bias delta merged in).
-
-    The copy needs no base model, predicts identically (up to float rounding) and works
-    with ``predict``/``evaluate``.  Written to ``<output>.partial``, renamed when complete.
+    The merged copy needs no base model, predicts identically (up to float rounding) and works with
+    ``predict``/``evaluate``; the transformers directory also loads with ``load_predictor``.  Runs
+    whose head has no exact transformers equivalent (classification, word vectors ...) are refused
+    with the reason.  Written to ``<output>.partial``, renamed when complete.
     """
-    if not merge:
-        raise UserError("export: pass --merge to write a merged full model")
+    if to not in (None, "transformers"):
+        raise UserError(f"export: unknown format '{to}'; valid: transformers")
+    if not merge and to is None:
+        raise UserError("export: pass --merge to write a merged full model, or --format transformers")
     _run_config(run_dir)
     predictor = load_predictor(run_dir)
     if not isinstance(predictor, NeuralPredictor):
-        raise UserError(f"{run_dir}: a {type(predictor).__name__} model has no adapter to merge")
-    merged = merge_delta(predictor)
+        what = "to merge" if to is None else "for transformers"
+        raise UserError(f"{run_dir}: a {type(predictor).__name__} model has no neural weights {what}; {CONVERTIBLE}")
+    if to is None or "base_model" in predictor.meta:
+        predictor = merge_delta(predictor)
+    if to is not None:
+        layout = plan_layout(predictor.model, predictor.model.state_dict())
+        if layout.architecture is None:
+            raise UserError(f"{run_dir}: cannot export to transformers: {layout.reason}; {CONVERTIBLE}")
     if os.path.exists(output):
         raise UserError(f"{output} already exists: choose a new output directory")
     partial = output.rstrip("/") + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(run_dir, partial, ignore=shutil.ignore_patterns("model"))
-    merged.save(os.path.join(partial, "model"))
-    shutil.copy2(os.path.join(run_dir, "model", "labels.json"), os.path.join(partial, "model", "labels.json"))
+    model_dir = partial
+    if to is None:  # a whole run directory
+        shutil.copytree(run_dir, partial, ignore=shutil.ignore_patterns("model"))
+        model_dir = os.path.join(partial, "model")
+    predictor.save(model_dir)
+    shutil.copy2(os.path.join(run_dir, "model", "labels.json"), os.path.join(model_dir, "labels.json"))
     os.replace(partial, output)
     return output

@@ -11,22 +11,17 @@ from typing import Any
 
 from transferkit.experiments.grid_results import task_info
 from transferkit.reporting.report_split import EVAL, split_ids, split_label, split_metrics
+from transferkit.tasks import TASKS
 
 
 def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-TITLES = {"accuracy": "accuracy", "macro_f1": "macro F1", "roc_auc": "ROC-AUC", "f1": "F1", "exact_match": "exact match",
-          "rougeL": "ROUGE-L", "rouge1": "ROUGE-1", "rouge2": "ROUGE-2"}
-"""How a metric is titled in the card (token classification's F1 is "entity F1")."""
-
-
 def task_columns(task_name: str) -> list[tuple[str, str]]:
-    """(metric, title) of the task's report metrics, its primary metric first."""
-    metrics = task_info(task_name).metrics
-    entity = task_name == "token_classification"
-    return [(m, "entity F1" if entity and m == "f1" else TITLES.get(m, m)) for m in metrics]
+    """(metric, title) of the task's report metrics, its primary metric first, titled as the task titles them."""
+    titles = TASKS.get(task_name).metric_titles
+    return [(m, titles.get(m, m)) for m in task_info(task_name).metrics]
 
 
 def _metric_table(metrics: dict[str, Any], columns: list[tuple[str, str]]) -> list[str]:

@@ -38,7 +38,6 @@ from transferkit.experiments.grid_results import (
     COST_COLUMNS,
     check_one_task,
     primary_text,
-    record_task_info,
     with_task_info,
 )
 
@@ -284,7 +283,6 @@ def run_grid(spec: GridSpec, output_dir: str, workers: int = 1, progress: bool =
     for axes, config in cells:
         labels = {key: axis_label(value) for key, value in axes.items()}
         store.add(Cell(os.path.basename(str(config.output)), labels, config.to_dict()))
-    record_task_info(store)  # cells finished before grids stored their task's report metrics
     finished = {c.cell_id for c in store.cells(status="done")}
     todo = [(axes, config) for axes, config in cells if os.path.basename(str(config.output)) not in finished]
     skipped = len(cells) - len(todo)

@@ -25,9 +25,6 @@ from transferkit.reporting.report_split import available_splits, reported_split,
 from transferkit.reporting.task_metrics import INFO_KEY, TaskInfo, metric_text, task_name
 from transferkit.tasks import TASKS
 
-BUDGET_UNITS = {"text": "labels per class", "tagged": "training sentences", "qa": "training questions"}
-"""What ``data.budget`` counts, per kind of task data (see ``experiments.splits``); else training examples."""
-
 COST_COLUMNS = ("train_seconds", "eval_seconds", "peak_rss_mb", "trainable_parameters", "total_parameters")
 
 
@@ -35,7 +32,7 @@ def task_info(name: str) -> TaskInfo:
     """The report record of the task registered as ``name``: its report metrics, primary first."""
     task = TASKS.get(name)
     metrics = (task.primary_metric, *(m for m in task.report_metrics if m != task.primary_metric))
-    return TaskInfo(task.name, metrics, BUDGET_UNITS.get(task.data_kind, "training examples"))
+    return TaskInfo(task.name, metrics, task.budget_unit)
 
 
 def check_one_task(cells: Sequence[tuple[dict[str, Any], RunConfig]], source: str) -> None:
@@ -57,14 +54,6 @@ def primary_text(metrics: dict[str, Any], config: RunConfig) -> str:
     split = reported_split(metrics)
     value = (split_metrics(metrics, split) or {}).get(primary)
     return f"{metric_text(primary, value)} on {split_label(split, metrics.get('selected_on'))}"
-
-
-def record_task_info(store: ResultsStore) -> None:
-    """Add the task record to done cells stored before grids recorded it (no retraining)."""
-    for cell in store.cells(status="done"):
-        if not cell.metrics or INFO_KEY in cell.metrics or task_name(cell.config) not in TASKS.names():
-            continue
-        store.update(cell.cell_id, metrics={**cell.metrics, INFO_KEY: task_info(task_name(cell.config)).to_dict()})
 
 
 def _metric_columns(cells: Sequence[Cell]) -> list[str]:

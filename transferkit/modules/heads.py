@@ -31,9 +31,13 @@ class ClassificationHead(nn.Module):
         else:
             self.classifier = nn.Linear(hidden_size, num_labels)
 
+    def features(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(batch, seq, dim) token states -> (batch, dim) pooled features."""
+        return self.pool(hidden, attention_mask)
+
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(batch, seq, dim) token states -> (batch, num_labels) logits."""
-        return self.project(self.pool(hidden, attention_mask))
+        return self.project(self.features(hidden, attention_mask))
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """(batch, dim) pooled features -> (batch, num_labels) logits."""
@@ -42,3 +46,30 @@ class ClassificationHead(nn.Module):
     def output_layer(self) -> nn.Linear:
         """The final linear layer (e.g. to set closed-form logistic-regression weights)."""
         return self.classifier if isinstance(self.classifier, nn.Linear) else self.classifier[-1]
+
+
+class TokenHead(nn.Module):
+    """Dropout + a linear layer on every token state: (batch, seq, dim) -> (batch, seq, num_outputs).
+
+    Tags per token for NER (``num_outputs`` = tags), start/end logits for extractive QA
+    (``num_outputs`` = 2, Devlin et al. 2019 §4.2).  The features are the token states
+    themselves, so ``project`` also serves token states cached from a frozen encoder.
+
+    >>> TokenHead(hidden_size=384, num_outputs=2).project(torch.zeros(4, 7, 384)).shape
+    torch.Size([4, 7, 2])
+    """
+
+    def __init__(self, hidden_size: int, num_outputs: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden_size, num_outputs)
+
+    def features(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return hidden
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.project(hidden)
+
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        """(batch, seq, dim) token states -> (batch, seq, num_outputs) logits ``W h_t + b``."""
+        return self.classifier(self.dropout(features))

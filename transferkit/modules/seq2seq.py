@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from transformers import EncoderDecoderModel, PreTrainedModel
 
+from transferkit.core.contracts import IGNORE_INDEX
+
 logger = logging.getLogger("transferkit")
 
 ENCODER_INPUTS = ("input_ids", "attention_mask")
@@ -86,7 +88,7 @@ def shift_right(labels: torch.Tensor, start: int, pad: int) -> torch.Tensor:
     shifted = labels.new_full(labels.shape, pad)
     shifted[:, 1:] = labels[:, :-1]
     shifted[:, 0] = start
-    return shifted.masked_fill(shifted == -100, pad)
+    return shifted.masked_fill(shifted == IGNORE_INDEX, pad)
 
 
 class Seq2SeqTaskModel(nn.Module):
@@ -104,12 +106,17 @@ class Seq2SeqTaskModel(nn.Module):
         self.head = nn.Module()
         self.task = task
         self.layer = -1
+        self.auxiliary = nn.ModuleDict()
         self._new = list(new or [])
 
     def new_parameters(self) -> list[nn.Parameter]:
         """Parameters the source checkpoint did not provide (e.g. BERT2BERT cross-attention): adapters
         such as LoRA must train them, since a frozen random layer transfers nothing."""
         return list(self._new)
+
+    def saved_state(self) -> dict[str, torch.Tensor]:
+        """The weights a saved model holds (training-only ``auxiliary`` modules left out)."""
+        return {k: v.detach().contiguous().clone() for k, v in self.state_dict().items() if not k.startswith("auxiliary.")}
 
     def _inner(self) -> PreTrainedModel:
         """The transformers model under a peft wrapper, if any (it owns ``generate``)."""
@@ -123,7 +130,7 @@ class Seq2SeqTaskModel(nn.Module):
             decoder_inputs = shift_right(batch["labels"], config.decoder_start_token_id, config.pad_token_id)
         inputs = {k: batch[k] for k in ENCODER_INPUTS if k in batch}
         outputs = self.backbone(**inputs, decoder_input_ids=decoder_inputs, use_cache=False)
-        return {"logits": outputs.logits}
+        return {"logits": outputs.logits, "features": outputs.encoder_last_hidden_state}
 
     def generate_ids(self, batch: dict[str, torch.Tensor], **options: Any) -> torch.Tensor:
         """Beam search (``options``: num_beams, length_penalty, max_new_tokens ...) -> (batch, length) ids."""

@@ -1,4 +1,4 @@
-"""``TaskModel``: a pretrained backbone plus a task head, the object strategies adapt."""
+"""``TaskModel``: a pretrained backbone plus task heads, the object strategies adapt."""
 
 from __future__ import annotations
 
@@ -8,18 +8,31 @@ import torch
 from torch import nn
 
 BACKBONE_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+"""The batch keys a backbone takes; everything else in a batch is for the head, the loss or decoding."""
+
+AUXILIARY = "auxiliary"
+"""Name of the module dict of training-only modules (e.g. a domain discriminator): never saved."""
 
 
 class TaskModel(nn.Module):
-    """Backbone (a Hugging Face base model) + head, driven by a task.
+    """Backbone (a Hugging Face base model) + the primary task's head (+ more heads, + training-only modules).
+
+    ``forward(batch)`` returns ``{"logits": ..., "features": ...}``: the head's logits and the
+    features it computed them from (pooled (batch, dim) for classification, token states
+    (batch, seq, dim) for per-token heads), so a strategy can add a loss on the features
+    (domain alignment, distillation) without a second encoder pass.
 
     Args:
         backbone: e.g. ``BertModel``; returns token states.
-        head: a module called as ``head(hidden, attention_mask)``; every head also offers
-            ``head.project(features)`` for cached frozen-encoder outputs: pooled features
-            (batch, dim) for classification, token states (batch, seq, dim) for per-token heads.
-        task: the Task (kept as a plain attribute: it owns the loss and decoding).
-        layer: which hidden layer feeds the head (-1 = last; 0 = embeddings output).
+        head: the primary task's head, called as ``head.features(hidden, attention_mask)`` then
+            ``head.project(features)``; ``project`` alone serves cached frozen-encoder features.
+        task: the primary task (a plain attribute: it owns the loss and decoding).
+        layer: which hidden layer feeds the heads (-1 = last; 0 = embeddings output).
+
+    More heads (multi-task learning) are added with :meth:`add_head` and chosen by
+    ``forward(batch, task=name)``; training-only modules with :meth:`add_auxiliary` live under
+    ``auxiliary.`` and are left out of the saved model (:meth:`saved_state`).  A teacher is not a
+    module of the model at all: it lives on the strategy.
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module, task: Any, layer: int = -1) -> None:
@@ -28,13 +41,36 @@ class TaskModel(nn.Module):
         self.head = head
         self.task = task
         self.layer = layer
+        self.heads = nn.ModuleDict()
+        self.tasks: dict[str, Any] = {}
+        self.auxiliary = nn.ModuleDict()
 
     @classmethod
     def build(cls, backbone: nn.Module, task: Any, mlp_hidden: int = 0) -> TaskModel:
         """Backbone + the task's head sized for it; an encoder may name its own pooling (``default_pooling``)."""
-        pooling = getattr(backbone, "default_pooling", "mean")
+        pooling = getattr(backbone, "default_pooling", "mean")  # a backbone attribute (word-vector encoders)
         head = task.build_head(backbone.config.hidden_size, mlp_hidden, default_pooling=pooling)
         return cls(backbone, head, task, layer=task.config.layer)
+
+    def add_head(self, task: Any, mlp_hidden: int = 0) -> None:
+        """Another task's head on the same encoder, keyed by the task's name."""
+        pooling = getattr(self.backbone, "default_pooling", "mean")
+        self.heads[task.name] = task.build_head(self.backbone.config.hidden_size, mlp_hidden, default_pooling=pooling)
+        self.tasks[task.name] = task
+
+    def add_auxiliary(self, name: str, module: nn.Module) -> None:
+        """A module that trains with the model but is not part of it (never saved)."""
+        self.auxiliary[name] = module
+
+    def new_parameters(self) -> list[nn.Parameter]:
+        """Parameters the source checkpoint did not provide beyond the heads (none for an encoder + head)."""
+        return []
+
+    def head_for(self, task: str | None) -> nn.Module:
+        return self.head if task is None or task == self.task.name else self.heads[task]
+
+    def task_for(self, task: str | None) -> Any:
+        return self.task if task is None or task == self.task.name else self.tasks[task]
 
     def hidden_states(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Token states of the chosen layer: (batch, seq, dim)."""
@@ -44,25 +80,21 @@ class TaskModel(nn.Module):
         return self.backbone(**inputs, output_hidden_states=True).hidden_states[self.layer]
 
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Pooled features (batch, dim): what a frozen-encoder strategy caches."""
-        return self.head.pool(self.hidden_states(batch), batch["attention_mask"])
+        """The primary head's features (pooled (batch, dim) for classification): what a frozen encoder caches."""
+        return self.head.features(self.hidden_states(batch), batch["attention_mask"])
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, batch: dict[str, torch.Tensor], task: str | None = None) -> dict[str, torch.Tensor]:
+        head = self.head_for(task)
         if "features" in batch:  # cached encoder outputs (pooled or per token): skip the backbone entirely
-            return {"logits": self.head.project(batch["features"])}
-        return {"logits": self.head(self.hidden_states(batch), batch["attention_mask"])}
+            features = batch["features"]
+        else:
+            features = head.features(self.hidden_states(batch), batch["attention_mask"])
+        return {"logits": head.project(features), "features": features}
 
-
-def build_task_model(loaded: Any, task: Any, mlp_hidden: int = 0) -> nn.Module:
-    """The model a task trains from a loaded source (``.backbone``, ``.tokenizer``, ``.random_init``).
-
-    Backbone + the task's head, or the task's own model when it builds one (``build_model``:
-    e.g. summarization's encoder-decoder LM, warm-started from an encoder).
-    """
-    build = getattr(task, "build_model", None)
-    if build is not None:
-        return build(loaded.backbone, loaded.tokenizer, pretrained=not loaded.random_init)
-    return TaskModel.build(loaded.backbone, task, mlp_hidden)
+    def saved_state(self) -> dict[str, torch.Tensor]:
+        """The weights a saved model holds: everything but the training-only ``auxiliary`` modules."""
+        return {k: v.detach().contiguous().clone() for k, v in self.state_dict().items()
+                if not k.startswith(AUXILIARY + ".")}
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -42,16 +42,10 @@ def split_id(test_name: str) -> str:
 
 
 def stored_test_sets(metrics: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """The run's test sets as name -> metrics (empty without ``data.test``).
-
-    Runs stored before test sets became a mapping kept one flat metrics dict under
-    ``"test"``; it is read as the test set named ``test``.
-    """
+    """The run's test sets as name -> metrics (empty without ``data.test``)."""
     raw = (metrics or {}).get("test")
     if not isinstance(raw, dict) or not raw:
         return {}
-    if not all(isinstance(value, dict) for value in raw.values()):  # older runs: one flat metrics dict
-        return {"test": raw}
     return {str(name): value for name, value in raw.items()}
 
 

@@ -2,8 +2,7 @@
 
 Each task declares ``report_metrics`` (the first is its primary metric).  The grid runner
 stores them with each finished cell as ``metrics["task_info"]`` (:meth:`TaskInfo.to_dict`),
-so a report knows its task without importing torch or the task classes.  Results written
-before grids stored it are classification grids: they report accuracy, macro F1 and ROC-AUC.
+so a report knows its task without importing torch or the task classes.
 
 >>> info = TaskInfo("question_answering", ("f1", "exact_match"), "training questions")
 >>> choose_metric(info, None), choose_metric(info, "exact_match")
@@ -19,7 +18,7 @@ from typing import Any
 from transferkit.core.errors import UserError, closest
 from transferkit.core.results import Cell
 
-__all__ = ["CLASSIFICATION", "TaskInfo", "choose_metric", "metric_digits", "metric_text", "read_task", "task_name"]
+__all__ = ["TaskInfo", "choose_metric", "metric_digits", "metric_text", "read_task", "task_name"]
 
 INFO_KEY = "task_info"
 """Key of the task record in a stored cell's ``metrics``."""
@@ -46,10 +45,6 @@ class TaskInfo:
                    str(raw.get("budget_unit") or "training examples"))
 
 
-CLASSIFICATION = TaskInfo("classification", ("accuracy", "macro_f1", "roc_auc"), "labels per class")
-"""What results stored before grids recorded their task report (they were all classification)."""
-
-
 def task_name(config: dict[str, Any] | None) -> str:
     """The task a stored run config names (``classification`` when it names none)."""
     task = (config or {}).get("task") or "classification"
@@ -57,24 +52,19 @@ def task_name(config: dict[str, Any] | None) -> str:
 
 
 def read_task(cells: Sequence[Cell], source: str = "results") -> TaskInfo:
-    """The one task of ``cells``: its stored record, else the classification defaults of older results.
+    """The one task of ``cells``: the record the grid stored with its finished cells.
 
-    Raises :class:`UserError` when the cells mix tasks, or when a non-classification grid
-    predates stored task records (re-running the grid records them without retraining).
+    Raises :class:`UserError` when the cells mix tasks, or when no cell carries a record (none finished).
     """
     names = list(dict.fromkeys(task_name(c.config) for c in cells))
     if len(names) > 1:
         raise UserError(f"{source} mixes tasks ({', '.join(names)}); a report covers one task: "
                         "run each task's grid into its own output directory")
-    name = names[0] if names else "classification"
     for cell in cells:
         stored = (cell.metrics or {}).get(INFO_KEY)
         if isinstance(stored, dict) and stored.get("report_metrics"):
             return TaskInfo.from_dict(stored)
-    if name == CLASSIFICATION.name:
-        return CLASSIFICATION
-    raise UserError(f"{source}: the {name} cells carry no report metrics (stored before per-task reports); "
-                    "re-run `transferkit grid` with the same spec and output to record them (finished cells are kept)")
+    raise UserError(f"{source}: no finished cell records its task's metrics; run `transferkit grid` to finish cells")
 
 
 def choose_metric(info: TaskInfo, metric: str | None) -> str:

@@ -1,6 +1,6 @@
 """Load saved runs, predict, write predictions."""
 
-from transferkit.serving.output import write_predictions, write_records
+from transferkit.serving.model import Model
 from transferkit.serving.predictor import NeuralPredictor, load_predictor
 
-__all__ = ["NeuralPredictor", "load_predictor", "write_predictions", "write_records"]
+__all__ = ["Model", "NeuralPredictor", "load_predictor"]

@@ -1,8 +1,11 @@
 """Load a saved run's model and predict; the same objects save the model at the end of training.
 
 A run's ``model/`` directory holds either a neural model (``transferkit.json`` +
-``model.safetensors`` + backbone ``config.json`` + tokenizer) or a classical one
-(``tfidf.json`` + ``tfidf.safetensors``).  Nothing is ever unpickled.
+``model.safetensors`` + ``config.json`` + tokenizer) or a classical one (``tfidf.json`` +
+``tfidf.safetensors``).  Nothing is ever unpickled.  A neural model is written in transformers'
+layout when its head has an exact transformers equivalent (``AutoModelFor...``/``pipeline`` then
+load it with the same logits), else in a layout transformers refuses with a clear error: see
+``transferkit.serving.hub_layout``.
 
 Strategies that train a small delta on a frozen base (``lora``, ``bitfit``: ``saves_delta``)
 save only the parameters they train plus a reference to the base model
@@ -17,113 +20,89 @@ import logging
 import os
 from typing import Any
 
-import numpy as np
-from safetensors.torch import load_file, save_file
-
 from transferkit.core.config import build_dataclass
-from transferkit.core.contracts import Predictor, TextExamples
+from transferkit.core.contracts import Predictor
 from transferkit.core.errors import UserError
 from transferkit.data.collate import PaddingCollator
 from transferkit.models import get_entry, load_backbone, resolve
-from transferkit.modules.task_model import TaskModel, build_task_model
+from transferkit.serving.hub_layout import backbone_config, load_weights, plan_layout, read_state, write_model
 from transferkit.strategies import STRATEGIES
 from transferkit.strategies.tfidf import TfidfPredictor
 from transferkit.tasks import TASKS
-from transferkit.training.checkpoint import state_dict_for_saving
-from transferkit.training.inference import run_batches
 
 META_FILE = "transferkit.json"
 logger = logging.getLogger("transferkit")
 
 
 class NeuralPredictor:
-    """A ``TaskModel`` + tokenizer that maps examples to class probabilities."""
+    """A task model + tokenizer that maps examples to the task's predictions (all through the task's hooks)."""
 
-    def __init__(self, model: TaskModel, tokenizer: Any, max_length: int, meta: dict[str, Any], batch_size: int = 128) -> None:
+    def __init__(self, model: Any, tokenizer: Any, max_length: int, meta: dict[str, Any], batch_size: int = 128) -> None:
         self.model, self.tokenizer, self.max_length, self.meta, self.batch_size = model, tokenizer, max_length, meta, batch_size
         self.task = model.task
         self.labels = list(self.task.labels)
         self.collator = PaddingCollator(tokenizer.pad_token_id or 0)
 
-    def featurize(self, examples: TextExamples) -> list[dict[str, Any]]:
+    def featurize(self, examples: Any) -> list[dict[str, Any]]:
         return self.task.featurize(examples, self.tokenizer, self.max_length)
 
-    def logits_of(self, model: Any, features: list[dict[str, Any]], batch_size: int | None = None) -> Any:
-        """Logits of ``model`` (this predictor's or one in training) on features: an (n, num_labels)
-        array, or a list of (length_i, num_labels) arrays for per-token tasks."""
-        model.eval()
-        device = next(model.parameters()).device
-        if getattr(self.task, "generative", False):  # generated token ids, one row per example
-            options = self.task.generation_options()
-            return run_batches(lambda batch: model.generate_ids(batch, **options), features, self.collator,
-                               batch_size or self.batch_size, device, ragged="rows")
-        return run_batches(lambda batch: model(batch)["logits"], features, self.collator,
-                           batch_size or self.batch_size, device, ragged=getattr(self.task, "ragged_outputs", False))
+    def outputs(self, model: Any, features: list[dict[str, Any]], batch_size: int | None = None) -> Any:
+        """Raw outputs of ``model`` (this predictor's or one in training): logits, or generated ids."""
+        return self.task.infer(model, features, self.collator, batch_size or self.batch_size)
 
-    def decode(self, outputs: Any, features: list[dict[str, Any]]) -> Any:
-        """Task-space predictions from model outputs (generated ids need the tokenizer)."""
-        if getattr(self.task, "generative", False):
-            return self.task.decode(outputs, features, self.tokenizer)
-        return self.task.decode(outputs, features)
-
-    def metrics_on(self, model: Any, features: list[dict[str, Any]], references: Any, batch_size: int | None = None
+    def metrics_on(self, model: Any, features: list[dict[str, Any]], examples: Any, batch_size: int | None = None
                    ) -> dict[str, Any]:
-        """The task's metrics of ``model`` on pre-featurised examples (per-epoch evaluation)."""
-        return self.task.metrics(self.decode(self.logits_of(model, features, batch_size), features), references)
+        """The task's metrics of ``model`` on pre-featurised ``examples`` (per-epoch evaluation)."""
+        predictions = self.task.decode(self.outputs(model, features, batch_size), features, examples, self.tokenizer)
+        return self.task.metrics(predictions, self.task.references(examples))
 
     def predict(self, examples: Any) -> Any:
-        """Task-space predictions: class probabilities, tag sequences, ..."""
+        """Task-space predictions: class probabilities, tag sequences, answer spans, summaries."""
         features = self.featurize(examples)
-        return self.decode(self.logits_of(self.model, features), features)
-
-    def logits(self, examples: TextExamples) -> np.ndarray:
-        return self.logits_of(self.model, self.featurize(examples))
-
-    def predict_proba(self, examples: TextExamples) -> np.ndarray:
-        return self.task.decode(self.logits(examples))
+        return self.task.decode(self.outputs(self.model, features), features, examples, self.tokenizer)
 
     def save(self, directory: str) -> None:
+        """Weights, configs, tokenizer and ``transferkit.json``; in transformers' layout when the head maps onto one."""
         os.makedirs(directory, exist_ok=True)
-        self.model.backbone.config.save_pretrained(directory)
-        self.tokenizer.save_pretrained(directory)
-        state = state_dict_for_saving(self.model)
+        state = self.model.saved_state()
+        delta_of = None
         if "base_model" in self.meta:  # only what the strategy trains; the base is referenced
             trained = {name for name, p in self.model.named_parameters() if p.requires_grad}
             state = {name: tensor for name, tensor in state.items() if name in trained}
-        save_file(state, os.path.join(directory, "model.safetensors"))
-        meta = {**self.meta, "kind": "neural", "labels": self.labels, "max_length": self.max_length, "layer": self.model.layer}
+            delta_of = self.meta["strategy"]
+        layout = plan_layout(self.model, state, delta_of)
+        write_model(directory, self.model.backbone.config, state, layout, self.labels)
+        self.tokenizer.save_pretrained(directory)
+        meta = {**self.meta, "kind": "neural", "labels": self.labels, "max_length": self.max_length,
+                "layer": self.model.layer, "layout": layout.describe()}
         with open(os.path.join(directory, META_FILE), "w", encoding="utf-8") as handle:
             json.dump(meta, handle, indent=2)
 
     @classmethod
     def load(cls, directory: str) -> NeuralPredictor:
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
 
         with open(os.path.join(directory, META_FILE), encoding="utf-8") as handle:
             meta = json.load(handle)
         task_cls = TASKS.get(meta["task"])
         task = task_cls(build_dataclass(task_cls.Config, meta.get("task_options", {}), "model task"), meta["labels"])
-        state = load_file(os.path.join(directory, "model.safetensors"))
+        config = backbone_config(directory, meta)
         if "base_model" in meta:
-            model = _delta_model(directory, meta, task, state)
+            model = _delta_model(directory, meta, task, read_state(directory, meta))
         else:
-            config = AutoConfig.from_pretrained(directory)
-            if hasattr(task, "model_from_config"):  # e.g. an encoder-decoder LM
-                model = task.model_from_config(config)
-            else:
-                model = TaskModel.build(AutoModel.from_config(config), task, meta.get("mlp_hidden", 0))
-            model.load_state_dict(state)
+            model = task.model_from_config(config, meta.get("mlp_hidden", 0))
+            load_weights(model, directory, meta)
         model.layer = meta.get("layer", -1)
         model.eval()
-        tokenizer = AutoTokenizer.from_pretrained(directory)
+        tokenizer = AutoTokenizer.from_pretrained(directory, config=config)  # config.json may be the guard
         return cls(model, tokenizer, meta["max_length"], meta)
 
 
-def _delta_model(directory: str, meta: dict[str, Any], task: Any, state: dict[str, Any]) -> TaskModel:
+def _delta_model(directory: str, meta: dict[str, Any], task: Any, state: dict[str, Any]) -> Any:
     """Base model (by reference) + the strategy's structure + the saved delta."""
     base = meta["base_model"]
     try:
-        loaded = load_backbone(base["ref"], seq2seq=getattr(task, "generative", False))
+        loaded = load_backbone(base["ref"], seq2seq=task.generative)
     except UserError as exc:
         raise UserError(f"{directory}: this {meta['strategy']} model stores only its trained delta; its base model "
                         f"'{base['ref']}' cannot be loaded ({exc})") from None
@@ -132,7 +111,7 @@ def _delta_model(directory: str, meta: dict[str, Any], task: Any, state: dict[st
                        base["ref"], meta["strategy"])
     strategy_cls = STRATEGIES.get(meta["strategy"])
     strategy = strategy_cls(build_dataclass(strategy_cls.Config, meta.get("strategy_options", {}), "model strategy"))
-    model = strategy.prepare(build_task_model(loaded, task, meta.get("mlp_hidden", 0)))
+    model = strategy.prepare(task.build_model(loaded, meta.get("mlp_hidden", 0)))
     missing, unexpected = model.load_state_dict(state, strict=False)
     trained = {name for name, p in model.named_parameters() if p.requires_grad}
     if unexpected or trained & set(missing):
@@ -151,9 +130,10 @@ def merge_delta(predictor: NeuralPredictor) -> NeuralPredictor:
     """Fold a delta model into full weights (LoRA/IA³: ``W = W₀ + ΔW``); the result needs no base model."""
     if "base_model" not in predictor.meta:
         raise UserError("this model already holds full weights: nothing to merge")
-    merge = getattr(STRATEGIES.get(predictor.meta["strategy"]), "merge", None)
-    if merge is not None:
-        merge(predictor.model)
+    strategy_cls = STRATEGIES.get(predictor.meta["strategy"])
+    strategy = strategy_cls(build_dataclass(strategy_cls.Config, predictor.meta.get("strategy_options", {}),
+                                            "model strategy"))
+    strategy.merge(predictor.model)
     meta = {k: v for k, v in predictor.meta.items() if k != "base_model"}
     meta["merged_from"] = predictor.meta["base_model"]["ref"]
     return NeuralPredictor(predictor.model, predictor.tokenizer, predictor.max_length, meta, predictor.batch_size)

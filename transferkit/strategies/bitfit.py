@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from transferkit.core.config import option
-from transferkit.core.contracts import Batch, Losses
-from transferkit.strategies.common import NoCallbacks, optimizer_groups, set_trainable, task_loss
+from transferkit.strategies.base import Strategy
+from transferkit.strategies.common import optimizer_groups, set_trainable
 
 
 @dataclass
@@ -21,19 +21,14 @@ class BitfitConfig:
     include_layer_norm: bool = option(True, "also train LayerNorm biases (as the paper does)")
 
 
-class Bitfit(NoCallbacks):
+class Bitfit(Strategy):
     """Frozen weights, trainable biases: the tiniest transfer baseline that still adapts the encoder."""
 
     name: ClassVar[str] = "bitfit"
     supports: ClassVar[frozenset[str]] = frozenset({"classification", "token_classification", "question_answering"})
-    requires: ClassVar[frozenset[str]] = frozenset()
-    kind: ClassVar[str] = "neural"
-    random_init: ClassVar[bool] = False
     saves_delta: ClassVar[bool] = True
+    training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 1e-3}  # the paper's range is 1e-4..1e-3
     Config: ClassVar[type] = BitfitConfig
-
-    def __init__(self, config: BitfitConfig | None = None) -> None:
-        self.config = config or BitfitConfig()
 
     def biases(self, model: Any) -> list[tuple[str, Any]]:
         """The encoder's bias parameters (LayerNorm ones only if configured)."""
@@ -51,6 +46,3 @@ class Bitfit(NoCallbacks):
     def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:
         groups = [("biases", self.biases(model)), ("head", list(model.head.named_parameters()))]
         return optimizer_groups(groups, {"biases": learning_rate, "head": head_learning_rate}, weight_decay)
-
-    def loss(self, model: Any, batch: Batch) -> Losses:
-        return task_loss(model, batch)

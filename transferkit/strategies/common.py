@@ -1,4 +1,4 @@
-"""Pieces several strategies share: parameter groups, freezing, the plain task loss."""
+"""Pieces several strategies share: parameter groups and freezing."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from transferkit.core.contracts import Batch, Losses
 from transferkit.models.layers import layer_groups
-from transferkit.models.loading import LoadedModel, load_backbone
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 
@@ -44,30 +42,3 @@ def optimizer_groups(
             if members:
                 result.append({"name": name + suffix, "params": members, "lr": learning_rates[name], "weight_decay": wd})
     return result
-
-
-def task_loss(model: Any, batch: Batch) -> Losses:
-    """The task's own loss on the model's outputs (what most strategies minimise)."""
-    loss = model.task.loss(model(batch), batch)
-    return Losses(total=loss, parts={"task": float(loss.detach())})
-
-
-class NoCallbacks:
-    """Mixin for strategies without training-time behaviour."""
-
-    def callbacks(self) -> list:
-        return []
-
-
-def load_source(strategy: Any, model_ref: str, train: Any, seq2seq: bool = False) -> LoadedModel:
-    """The source model a strategy starts from.
-
-    A strategy that builds its own encoder (e.g. ``word_vectors``, whose vocabulary comes
-    from the training texts) provides ``build_backbone(model_ref, train)``; every other
-    strategy gets the pretrained (or, for ``random_init``, re-initialised) transformer;
-    ``seq2seq`` asks for the whole encoder-decoder LM when the checkpoint is one.
-    """
-    build = getattr(strategy, "build_backbone", None)
-    if build is not None:
-        return build(model_ref, train)
-    return load_backbone(model_ref, random_init=strategy.random_init, seq2seq=seq2seq)

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from transferkit.core.config import option
-from transferkit.core.contracts import Batch, Losses
 from transferkit.core.errors import UserError
-from transferkit.strategies.common import NoCallbacks, optimizer_groups, set_trainable, task_loss
+from transferkit.strategies.base import Strategy
+from transferkit.strategies.common import optimizer_groups, set_trainable
 
 
 @dataclass
@@ -40,18 +40,13 @@ class FeatureExtractionConfig:
     mlp_hidden: int = option(256, "hidden units of the MLP head")
 
 
-class FeatureExtraction(NoCallbacks):
+class FeatureExtraction(Strategy):
     """Frozen encoder + trained head."""
 
     name: ClassVar[str] = "feature_extraction"
     supports: ClassVar[frozenset[str]] = frozenset({"classification", "token_classification", "question_answering"})
-    requires: ClassVar[frozenset[str]] = frozenset()
     kind: ClassVar[str] = "frozen"
-    random_init: ClassVar[bool] = False
     Config: ClassVar[type] = FeatureExtractionConfig
-
-    def __init__(self, config: FeatureExtractionConfig | None = None) -> None:
-        self.config = config or FeatureExtractionConfig()
 
     @property
     def mlp_hidden(self) -> int:
@@ -60,7 +55,7 @@ class FeatureExtraction(NoCallbacks):
 
     def check_task(self, task_cls: type) -> None:
         """Fail before any work when the ``head`` option cannot serve the task (per-token tasks: linear only)."""
-        if getattr(task_cls, "ragged_outputs", False) and self.config.head in ("logreg", "mlp"):
+        if task_cls.feature_kind == "tokens" and self.config.head in ("logreg", "mlp"):
             raise UserError(f"strategy '{self.name}' with task '{task_cls.name}' supports only a linear token head: "
                             f"set strategy.head to 'linear' or 'auto' (got head={self.config.head})")
 
@@ -71,9 +66,6 @@ class FeatureExtraction(NoCallbacks):
 
     def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:
         return optimizer_groups([("head", list(model.head.named_parameters()))], {"head": head_learning_rate}, weight_decay)
-
-    def loss(self, model: Any, batch: Batch) -> Losses:
-        return task_loss(model, batch)
 
     def fit_head(self, model: Any, features: np.ndarray, labels: np.ndarray, seed: int) -> bool:
         """Fit the head in closed form if configured so; False means "train it with the Trainer"."""

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from transferkit.core.config import option
-from transferkit.core.contracts import Batch, Losses, TrainState
+from transferkit.core.contracts import Callback, TrainState
 from transferkit.core.errors import UserError
-from transferkit.strategies.common import named_groups, optimizer_groups, set_trainable, task_loss
+from transferkit.strategies.base import Strategy
+from transferkit.strategies.common import named_groups, optimizer_groups, set_trainable
 
 
 @dataclass
@@ -26,19 +27,13 @@ class FinetuneConfig:
     gradual_unfreeze: bool = option(False, "ULMFiT: train the head first, unfreeze one group per epoch from the top")
 
 
-class Finetune:
+class Finetune(Strategy):
     """Adapt every (unfrozen) weight of a pretrained encoder to the task."""
 
     name: ClassVar[str] = "finetune"
     supports: ClassVar[frozenset[str]] = frozenset(
         {"classification", "token_classification", "question_answering", "summarization"})
-    requires: ClassVar[frozenset[str]] = frozenset()
-    kind: ClassVar[str] = "neural"
-    random_init: ClassVar[bool] = False
     Config: ClassVar[type] = FinetuneConfig
-
-    def __init__(self, config: FinetuneConfig | None = None) -> None:
-        self.config = config or FinetuneConfig()
 
     def trainable_groups(self, model: Any) -> list[tuple[str, list]]:
         """Groups that ever train: all but embeddings + the bottom ``freeze_layers`` layers.
@@ -67,14 +62,11 @@ class Finetune:
             rates[name] = learning_rate * self.config.layerwise_lr_decay ** (depth - 1)
         return optimizer_groups(groups, rates, weight_decay)
 
-    def loss(self, model: Any, batch: Batch) -> Losses:
-        return task_loss(model, batch)
-
-    def callbacks(self) -> list:
+    def callbacks(self) -> list[Callback]:
         return [GradualUnfreeze(self)] if self.config.gradual_unfreeze else []
 
 
-class GradualUnfreeze:
+class GradualUnfreeze(Callback):
     """At epoch e, the head and the top e trainable groups train; the rest stay frozen.
 
     The state is a function of the epoch, so a resumed run lands on the same schedule.
@@ -91,9 +83,3 @@ class GradualUnfreeze:
         cutoff = max(len(groups) - 1 - state.epoch, 0)
         for index, (_, params) in enumerate(groups):
             set_trainable(params, index >= cutoff)
-
-    def on_step_end(self, state: TrainState, model: Any, losses: Losses) -> None:
-        pass
-
-    def on_evaluate(self, state: TrainState, model: Any, metrics: dict) -> None:
-        pass

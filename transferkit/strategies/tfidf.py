@@ -16,6 +16,7 @@ from safetensors.numpy import load_file, save_file
 
 from transferkit.core.config import option
 from transferkit.core.contracts import TextExamples
+from transferkit.strategies.base import Strategy
 
 
 @dataclass
@@ -39,11 +40,16 @@ class TfidfPredictor:
     def __init__(self, vectorizer: Any, classifier: Any, labels: list[str], config: TfidfConfig) -> None:
         self.vectorizer, self.classifier, self.labels, self.config = vectorizer, classifier, labels, config
 
-    def predict_proba(self, examples: TextExamples) -> np.ndarray:
+    def predict(self, examples: TextExamples) -> np.ndarray:
+        """Class probabilities (n, num_labels), as the classification task decodes them."""
         probabilities = self.classifier.predict_proba(self.vectorizer.transform(_documents(examples)))
         full = np.zeros((len(examples), len(self.labels)), dtype=np.float64)
         full[:, self.classifier.classes_] = probabilities  # classes absent from training stay 0
         return full
+
+    def parameter_count(self) -> int:
+        """Weights and biases of the logistic regression (everything that was fitted besides the idf)."""
+        return int(self.classifier.coef_.size + self.classifier.intercept_.size)
 
     def save(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
@@ -84,17 +90,14 @@ def _vectorizer(config: TfidfConfig) -> Any:
     )
 
 
-class Tfidf:
+class Tfidf(Strategy):
     """Bag-of-n-grams baseline: what you get with no transfer and no neural network."""
 
     name: ClassVar[str] = "tfidf"
     supports: ClassVar[frozenset[str]] = frozenset({"classification"})
-    requires: ClassVar[frozenset[str]] = frozenset()
     kind: ClassVar[str] = "classical"
+    source_kind: ClassVar[str] = "none"
     Config: ClassVar[type] = TfidfConfig
-
-    def __init__(self, config: TfidfConfig | None = None) -> None:
-        self.config = config or TfidfConfig()
 
     def fit(self, examples: TextExamples, labels: list[str], seed: int) -> TfidfPredictor:
         from sklearn.linear_model import LogisticRegression

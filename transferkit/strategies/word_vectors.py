@@ -14,7 +14,7 @@ that have a vector; ``token_coverage``: share of training tokens) in ``metrics.j
 under ``encoder`` and warns when fewer than 10% of the words are covered.
 
 >>> strategy = WordVectors(WordVectorsConfig(encoder="cnn"))
->>> loaded = strategy.build_backbone("glove-6b-50d", train_examples)  # doctest: +SKIP
+>>> loaded = strategy.load_source("glove-6b-50d", train_examples)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from transferkit.core.config import option
-from transferkit.core.contracts import Batch, Losses, TextExamples
+from transferkit.core.contracts import TextExamples
 from transferkit.core.errors import UserError
 from transferkit.models import get_entry
 from transferkit.models.loading import LoadedModel
@@ -42,7 +42,8 @@ from transferkit.models.word_vectors import (
     extend_vocabulary,
     vocabulary,
 )
-from transferkit.strategies.common import NoCallbacks, optimizer_groups, set_trainable, task_loss
+from transferkit.strategies.base import Strategy
+from transferkit.strategies.common import optimizer_groups, set_trainable
 
 logger = logging.getLogger("transferkit")
 LOW_COVERAGE = 0.10
@@ -69,19 +70,15 @@ class WordVectorsConfig:
     dropout: float = option(0.25, "dropout on the word embeddings (Kim's 0.5 on the penultimate layer is the task's dropout option)")
 
 
-class WordVectors(NoCallbacks):
+class WordVectors(Strategy):
     """Static word vectors + a CNN / BiLSTM / mean encoder, trained end to end on the task."""
 
     name: ClassVar[str] = "word_vectors"
     supports: ClassVar[frozenset[str]] = frozenset({"classification"})
-    requires: ClassVar[frozenset[str]] = frozenset()
-    kind: ClassVar[str] = "neural"
-    random_init: ClassVar[bool] = False
-    model_kind: ClassVar[str] = "vectors"
+    source_kind: ClassVar[str] = "vectors"
+    # Kim 2014 trains with Adadelta; with AdamW a small CNN over static vectors wants ~1e-3, not 5e-5.
+    training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 1e-3}
     Config: ClassVar[type] = WordVectorsConfig
-
-    def __init__(self, config: WordVectorsConfig | None = None) -> None:
-        self.config = config or WordVectorsConfig()
 
     @property
     def mlp_hidden(self) -> int:
@@ -104,7 +101,7 @@ class WordVectors(NoCallbacks):
         raise UserError(f"strategy word_vectors needs static word vectors (glove-6b-50d or a vectors file "
                         f"{'/'.join(VECTOR_EXTENSIONS)}); got transformer model '{ref}'")
 
-    def build_backbone(self, model_ref: str, train: TextExamples) -> LoadedModel:
+    def load_source(self, model_ref: str, train: TextExamples, seq2seq: bool = False) -> LoadedModel:
         """Vocabulary from ``train``, embeddings from the vectors, a fresh encoder (torch's RNG, seeded by the caller)."""
         cfg = self.config
         self.check_source(model_ref)
@@ -146,9 +143,6 @@ class WordVectors(NoCallbacks):
         if not self.config.freeze:
             rates["embeddings"] = learning_rate
         return optimizer_groups(groups, rates, weight_decay)
-
-    def loss(self, model: Any, batch: Batch) -> Losses:
-        return task_loss(model, batch)
 
 
 def _tokenizer_and_vectors(cfg: WordVectorsConfig, model_ref: str, texts: list[str]) -> tuple[Any, StaticVectors, int]:

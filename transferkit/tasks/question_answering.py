@@ -13,18 +13,25 @@ and token F1 (max over references; character F1 for Chinese).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from transferkit.core.config import option
-from transferkit.core.contracts import Batch
-from transferkit.data.qa import QAExamples
+from transferkit.core.config import DataConfig, option
+from transferkit.core.contracts import Batch, Splits
+from transferkit.data.output import write_records
+from transferkit.data.qa import QAExamples, read_squad
+from transferkit.data.task_splits import load_qa_splits
 from transferkit.evaluation.qa import squad_metrics
+from transferkit.modules.heads import TokenHead
+from transferkit.modules.task_model import BACKBONE_INPUTS
+from transferkit.tasks.common import EncoderTask
+
+SQUAD_FORMATS = {"squad": "json", "jsonl": "jsonl"}
 
 
 @dataclass
@@ -39,48 +46,55 @@ class QuestionAnsweringConfig:
     language: Literal["auto", "en", "zh"] = option("auto", "metric language: en = SQuAD token F1, zh = character F1")
 
 
-class SpanHead(nn.Module):
-    """Dropout + linear to (start, end) logits per token: (batch, seq, dim) -> (batch, seq, 2).
-
-    ``project`` takes the token states directly (e.g. cached from a frozen encoder).
-    """
-
-    def __init__(self, hidden_size: int, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(hidden_size, 2)
-
-    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.project(hidden)
-
-    def project(self, features: torch.Tensor) -> torch.Tensor:
-        """(batch, seq, dim) token states -> (batch, seq, 2) start/end logits ``W h_t + b``."""
-        return self.classifier(self.dropout(features))
-
-
-class QuestionAnsweringTask:
+class QuestionAnsweringTask(EncoderTask):
     """Find the answer to a question as a span of its context."""
 
     name: ClassVar[str] = "question_answering"
     Config: ClassVar[type] = QuestionAnsweringConfig
-    data_kind: ClassVar[str] = "qa"
     primary_metric: ClassVar[str] = "f1"
     report_metrics: ClassVar[tuple[str, ...]] = ("f1", "exact_match")  # grid/report columns; the first is primary
-    ragged_outputs: ClassVar[bool] = True
+    metric_titles: ClassVar[dict[str, str]] = {"f1": "F1", "exact_match": "exact match"}
+    budget_unit: ClassVar[str] = "training questions"
+    feature_kind: ClassVar[str] = "tokens"
 
     def __init__(self, config: QuestionAnsweringConfig | None = None, labels: list[str] | None = None) -> None:
         self.config = config or QuestionAnsweringConfig()
         self.labels = list(labels or ["start", "end"])
 
-    def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> SpanHead:
-        return SpanHead(hidden_size, self.config.dropout)
+    @classmethod
+    def read_splits(cls, data: DataConfig, config: QuestionAnsweringConfig, seed: int) -> Splits:
+        """Questions; without ``data.eval`` whole articles (titles) are held out, so no context is shared."""
+        return load_qa_splits(data, seed)
+
+    def read(self, path: str, data: DataConfig, require_targets: bool = True) -> QAExamples:
+        """SQuAD v1.1 JSON or JSON Lines (answers, if any, ignored unless ``require_targets``)."""
+        return read_squad(path, SQUAD_FORMATS.get(data.format, "auto"), require_answers=require_targets)
+
+    def from_inputs(self, inputs: Sequence[tuple[str, str]]) -> QAExamples:
+        """(question, context) pairs given in Python."""
+        pairs = [(str(q), str(c)) for q, c in inputs]
+        return QAExamples([str(i) for i in range(len(pairs))], [q for q, _ in pairs], [c for _, c in pairs], None,
+                          [""] * len(pairs))
+
+    def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> TokenHead:
+        return TokenHead(hidden_size, 2, self.config.dropout)
+
+    def transformers_head(self, model: Any) -> tuple[str, dict[str, str]] | None:
+        """``AutoModelForQuestionAnswering`` (e.g. ``BertForQuestionAnswering``: ``bert`` + ``qa_outputs``, start and
+        end logits = outputs 0 and 1) when the span head reads the last layer of a plain transformers encoder."""
+        from transformers import PreTrainedModel
+
+        if model.layer != -1 or not isinstance(model.backbone, PreTrainedModel):
+            return None
+        return "AutoModelForQuestionAnswering", {"backbone.": f"{model.backbone.base_model_prefix}.",
+                                                 "head.classifier.": "qa_outputs."}
 
     def featurize(self, examples: QAExamples, tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
         """Windows over each context; ``_offsets`` maps context tokens to characters (-1 elsewhere)."""
         stride = min(self.config.doc_stride, max(max_length // 2, 1))
         encoded = tokenizer(examples.questions, examples.contexts, truncation="only_second", max_length=max_length,
                             stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True, padding=False)
-        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
+        keys = [k for k in BACKBONE_INPUTS if k in encoded]
         features = []
         for window, example in enumerate(encoded["overflow_to_sample_mapping"]):
             in_context = np.array([s == 1 for s in encoded.sequence_ids(window)])
@@ -125,9 +139,9 @@ class QuestionAnsweringTask:
             return None
         return float(scores[i, j]), int(offsets[starts[i], 0]), int(offsets[ends[j], 1])
 
-    def decode(self, outputs: list[np.ndarray], features: list[dict[str, Any]], contexts: list[str] | None = None
-               ) -> list[dict[str, Any]]:
-        """Best span per question over its windows: ``{"score", "start", "end"}`` (+ ``text`` given contexts)."""
+    def decode(self, outputs: list[np.ndarray], features: list[dict[str, Any]], examples: QAExamples | None = None,
+               tokenizer: Any = None) -> list[dict[str, Any]]:
+        """Best span per question over its windows: ``{"score", "start", "end"}`` (+ ``text`` given the examples)."""
         best: dict[int, tuple[float, int, int]] = {}
         for logits, feature in zip(outputs, features, strict=True):
             found = self._best_in_window(logits, feature["_offsets"])
@@ -137,8 +151,8 @@ class QuestionAnsweringTask:
         n = 1 + max((f["_example"] for f in features), default=-1)
         answers = [{"score": best[e][0], "start": best[e][1], "end": best[e][2]} if e in best
                    else {"score": float("-inf"), "start": 0, "end": 0} for e in range(n)]
-        if contexts is not None:
-            for answer, context in zip(answers, contexts, strict=True):
+        if examples is not None:
+            for answer, context in zip(answers, examples.contexts, strict=True):
                 answer["text"] = context[answer["start"]:answer["end"]]
         return answers
 
@@ -155,3 +169,9 @@ class QuestionAnsweringTask:
         metrics = self.metrics(predictions, self.references(examples), n_resamples=1000, seed=seed)
         metrics["ci95"] = {"f1": metrics.get("f1_ci"), "exact_match": metrics.get("exact_match_ci")}
         return metrics
+
+    def write_predictions(self, path: str, predictions: list[dict[str, Any]], examples: QAExamples) -> int:
+        """The best answer span per question: text, score and character offsets into its context (JSON Lines)."""
+        write_records(path, [{"id": qid, "question": question, **answer}
+                             for qid, question, answer in zip(examples.ids, examples.questions, predictions, strict=True)])
+        return len(predictions)

@@ -14,6 +14,7 @@ Chinese; the lead-sentence baseline of the same documents is reported beside the
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -21,14 +22,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from transferkit.core.config import option
-from transferkit.core.contracts import Batch
+from transferkit.core.config import DataConfig, option
+from transferkit.core.contracts import IGNORE_INDEX, Batch, Splits
+from transferkit.core.errors import UserError
+from transferkit.data.output import write_records
 from transferkit.data.seq2seq import Seq2SeqExamples, lead_sentences
+from transferkit.data.task_splits import load_seq2seq_splits, read_seq2seq_file
 from transferkit.evaluation.rouge import rouge_scores
+from transferkit.modules.inference import run_ragged
 from transferkit.modules.seq2seq import Seq2SeqTaskModel, drop_pooler, set_special_tokens, warm_start
 
 logger = logging.getLogger("transferkit")
-IGNORE = -100
 
 
 @dataclass
@@ -52,30 +56,60 @@ class SummarizationTask:
 
     name: ClassVar[str] = "summarization"
     Config: ClassVar[type] = SummarizationConfig
-    data_kind: ClassVar[str] = "seq2seq"
     primary_metric: ClassVar[str] = "rougeL"
     report_metrics: ClassVar[tuple[str, ...]] = ("rougeL", "rouge1", "rouge2")  # grid/report columns; first = primary
-    ragged_outputs: ClassVar[bool] = False
+    metric_titles: ClassVar[dict[str, str]] = {"rougeL": "ROUGE-L", "rouge1": "ROUGE-1", "rouge2": "ROUGE-2"}
+    budget_unit: ClassVar[str] = "training pairs"
+    feature_kind: ClassVar[str] = "none"
     generative: ClassVar[bool] = True
 
     def __init__(self, config: SummarizationConfig | None = None, labels: list[str] | None = None) -> None:
         self.config = config or SummarizationConfig()
         self.labels: list[str] = []
 
-    def build_model(self, backbone: Any, tokenizer: Any, pretrained: bool = True) -> Seq2SeqTaskModel:
+    @classmethod
+    def read_splits(cls, data: DataConfig, config: SummarizationConfig, seed: int) -> Splits:
+        """Document/summary pairs; without ``data.eval`` a seeded random ``eval_fraction`` is held out."""
+        return load_seq2seq_splits(data, seed, config)
+
+    def read(self, path: str, data: DataConfig, require_targets: bool = True) -> Seq2SeqExamples:
+        """A table with the task's columns or parallel text files (summaries ignored unless ``require_targets``)."""
+        return read_seq2seq_file(path, data, self.config, require_targets=require_targets)
+
+    def from_inputs(self, inputs: Sequence[str]) -> Seq2SeqExamples:
+        """Documents given in Python."""
+        documents = [str(text) for text in inputs]
+        return Seq2SeqExamples(documents, None, list(range(1, len(documents) + 1)))
+
+    def data_summary(self, examples: Seq2SeqExamples) -> dict[str, Any]:
+        return {}
+
+    def build_model(self, loaded: Any, mlp_hidden: int = 0) -> Seq2SeqTaskModel:
         """A seq2seq checkpoint as it is; an encoder checkpoint warm-started into BERT2BERT."""
-        if not getattr(backbone.config, "is_encoder_decoder", False):
-            backbone, new = warm_start(backbone, tokenizer, pretrained)
+        backbone, tokenizer = loaded.backbone, loaded.tokenizer
+        if not backbone.config.is_encoder_decoder:
+            backbone, new = warm_start(backbone, tokenizer, pretrained=not loaded.random_init)
             return Seq2SeqTaskModel(backbone, self, new)
         if backbone.config.decoder_start_token_id is None:
             set_special_tokens(backbone, tokenizer)
         return Seq2SeqTaskModel(backbone, self)
 
-    def model_from_config(self, config: Any) -> Seq2SeqTaskModel:
+    def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> Any:
+        raise NotImplementedError("summarization has no separate head: its output layer is the LM head (build_model)")
+
+    def model_from_config(self, config: Any, mlp_hidden: int = 0) -> Seq2SeqTaskModel:
         """The saved architecture with empty weights (a run's model directory is loaded into it)."""
         from transformers import AutoModelForSeq2SeqLM
 
         return Seq2SeqTaskModel(drop_pooler(AutoModelForSeq2SeqLM.from_config(config)), self)
+
+    def infer(self, model: Any, features: list[dict[str, Any]], collator: Any, batch_size: int) -> list[np.ndarray]:
+        """Beam-search generated token ids, one row per example."""
+        model.eval()
+        device = next(model.parameters()).device
+        options = self.generation_options()
+        return run_ragged(lambda batch: model.generate_ids(batch, **options), features, collator, batch_size, device,
+                          whole_rows=True)
 
     def generation_options(self) -> dict[str, Any]:
         c = self.config
@@ -108,10 +142,11 @@ class SummarizationTask:
 
     def loss(self, outputs: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
         logits = outputs["logits"]
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["labels"].reshape(-1), ignore_index=IGNORE,
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["labels"].reshape(-1), ignore_index=IGNORE_INDEX,
                                label_smoothing=self.config.label_smoothing)
 
-    def decode(self, outputs: list[np.ndarray], features: Any = None, tokenizer: Any = None) -> list[str]:
+    def decode(self, outputs: list[np.ndarray], features: Any = None, examples: Any = None, tokenizer: Any = None
+               ) -> list[str]:
         """Generated ids -> summary texts (special tokens dropped)."""
         if tokenizer is None:
             raise ValueError("summarization decoding needs the tokenizer")
@@ -137,3 +172,25 @@ class SummarizationTask:
             scores = self.metrics(lead, references)
             metrics[f"lead{k}"] = {name: scores[name] for name in ("rouge1", "rouge2", "rougeL")}
         return metrics
+
+    def present(self, predictions: list[str]) -> list[str]:
+        return list(predictions)
+
+    def transformers_head(self, model: Any) -> tuple[str, dict[str, str]] | None:
+        """The whole encoder-decoder LM is ``AutoModelForSeq2SeqLM`` (``EncoderDecoderModel`` for BERT2BERT, T5 or BART
+        as loaded) unless a peft adapter wraps it; generation settings (beams ...) stay the task's."""
+        from transformers import PreTrainedModel
+
+        if not isinstance(model.backbone, PreTrainedModel):
+            return None
+        return "AutoModelForSeq2SeqLM", {"backbone.": ""}
+
+    def probabilities(self, predictions: list[str]) -> Any:
+        raise UserError("task 'summarization' predicts no class probabilities: use predict()")
+
+    def write_predictions(self, path: str, predictions: list[str], examples: Seq2SeqExamples) -> int:
+        """One generated summary per document, with its source row (JSON Lines)."""
+        write_records(path, [{"row": row, "summary": summary}
+                             for row, summary in zip(examples.rows or range(1, len(predictions) + 1), predictions,
+                                                     strict=True)])
+        return len(predictions)

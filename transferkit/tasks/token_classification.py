@@ -12,20 +12,24 @@ Tjong Kim Sang & De Meulder 2003) overall and per type, with a sentence-bootstra
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from transferkit.core.config import option
-from transferkit.core.contracts import Batch
-from transferkit.data.tagging import TaggedSentences, from_bioes, repair_iob2, to_bioes
+from transferkit.core.config import DataConfig, option
+from transferkit.core.contracts import IGNORE_INDEX, Batch, Splits
+from transferkit.data.output import write_records
+from transferkit.data.tagging import TaggedSentences, entities_with_offsets, from_bioes, repair_iob2, to_bioes
+from transferkit.data.task_splits import load_tagged_splits, read_tagged_file
 from transferkit.evaluation.ner import entity_f1_ci, entity_metrics
-
-IGNORE = -100
+from transferkit.modules.heads import TokenHead
+from transferkit.modules.task_model import BACKBONE_INPUTS
+from transferkit.tasks.common import EncoderTask
 
 
 @dataclass
@@ -42,34 +46,17 @@ class TokenClassificationConfig:
     joiner: str = option(" ", "text between tokens when reporting character offsets ('' for Chinese characters)")
 
 
-class TokenClassificationHead(nn.Module):
-    """Dropout + a linear layer on every token state: (batch, seq, dim) -> (batch, seq, num_labels).
-
-    ``project`` takes the token states directly (e.g. cached from a frozen encoder).
-    """
-
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(hidden_size, num_labels)
-
-    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.project(hidden)
-
-    def project(self, features: torch.Tensor) -> torch.Tensor:
-        """(batch, seq, dim) token states -> (batch, seq, num_labels) logits ``W h_t + b``."""
-        return self.classifier(self.dropout(features))
-
-
-class TokenClassificationTask:
+class TokenClassificationTask(EncoderTask):
     """Tag every word of a sentence (labels are the tag names, e.g. ``O``, ``B-PER``, ``I-PER``)."""
 
     name: ClassVar[str] = "token_classification"
     Config: ClassVar[type] = TokenClassificationConfig
-    data_kind: ClassVar[str] = "tagged"
     primary_metric: ClassVar[str] = "f1"
     report_metrics: ClassVar[tuple[str, ...]] = ("f1", "precision", "recall")  # grid/report columns; the first is primary
-    ragged_outputs: ClassVar[bool] = True
+    metric_titles: ClassVar[dict[str, str]] = {"f1": "entity F1", "precision": "entity precision",
+                                               "recall": "entity recall"}
+    budget_unit: ClassVar[str] = "training sentences"
+    feature_kind: ClassVar[str] = "tokens"
 
     def __init__(self, config: TokenClassificationConfig | None = None, labels: list[str] | None = None) -> None:
         self.config = config or TokenClassificationConfig()
@@ -80,15 +67,45 @@ class TokenClassificationTask:
         """IOB2 tags in the scheme the model predicts."""
         return to_bioes(tags) if self.config.scheme == "bioes" else tags
 
-    def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> TokenClassificationHead:
-        return TokenClassificationHead(hidden_size, len(self.labels), self.config.dropout)
+    @classmethod
+    def read_splits(cls, data: DataConfig, config: TokenClassificationConfig, seed: int) -> Splits:
+        """Tagged sentences; without ``data.eval`` a seeded random ``eval_fraction`` of sentences is held out;
+        the labels are ``O`` + B-/I- (B-/I-/E-/S-) of every entity type in the training tags."""
+        return load_tagged_splits(data, seed, config)
+
+    def read(self, path: str, data: DataConfig, require_targets: bool = True) -> TaggedSentences:
+        """CoNLL / Chinese BIO / MSRA / JSONL sentences (tags, if any, ignored unless ``require_targets``)."""
+        config = self.config if require_targets else dataclasses.replace(self.config, tag_column=None)
+        return read_tagged_file(path, data, config)
+
+    def from_inputs(self, inputs: Sequence[str] | Sequence[Sequence[str]]) -> TaggedSentences:
+        """Sentences given in Python: token lists, or strings split on whitespace (characters when joiner is '')."""
+        def tokens(item: Any) -> list[str]:
+            if not isinstance(item, str):
+                return [str(token) for token in item]
+            return list(item.replace(" ", "")) if self.config.joiner == "" else item.split()
+
+        return TaggedSentences([tokens(item) for item in inputs])
+
+    def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> TokenHead:
+        return TokenHead(hidden_size, len(self.labels), self.config.dropout)
+
+    def transformers_head(self, model: Any) -> tuple[str, dict[str, str]] | None:
+        """``AutoModelForTokenClassification`` (e.g. ``BertForTokenClassification``: ``bert`` + dropout + ``classifier``)
+        when the tags are read off the last layer of a plain transformers encoder (not peft-wrapped)."""
+        from transformers import PreTrainedModel
+
+        if model.layer != -1 or not isinstance(model.backbone, PreTrainedModel):
+            return None
+        return "AutoModelForTokenClassification", {"backbone.": f"{model.backbone.base_model_prefix}.",
+                                                   "head.classifier.": "classifier."}
 
     def featurize(self, examples: TaggedSentences, tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
         """Subword windows; ``_example``/``_words`` (first-subword word index, else -1) map predictions back."""
         stride = min(self.config.stride, max(max_length // 2 - 1, 0))
         encoded = tokenizer(examples.tokens, is_split_into_words=True, truncation=True, max_length=max_length,
                             stride=stride, return_overflowing_tokens=True, padding=False)
-        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
+        keys = [k for k in BACKBONE_INPUTS if k in encoded]
         owners = encoded["overflow_to_sample_mapping"]
         features = []
         for window, example in enumerate(owners):
@@ -103,15 +120,16 @@ class TokenClassificationTask:
         return features
 
     def _window_labels(self, tags: list[str], word_ids: np.ndarray, first: np.ndarray) -> list[int]:
-        ids = np.array([self._index.get(tag, IGNORE) for tag in tags], dtype=np.int64)
+        ids = np.array([self._index.get(tag, IGNORE_INDEX) for tag in tags], dtype=np.int64)
         labelled = first if self.config.label_subwords == "first" else word_ids >= 0
-        return np.where(labelled, ids[np.clip(word_ids, 0, None)], IGNORE).tolist()
+        return np.where(labelled, ids[np.clip(word_ids, 0, None)], IGNORE_INDEX).tolist()
 
     def loss(self, outputs: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
         logits = outputs["logits"]
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["labels"].reshape(-1), ignore_index=IGNORE)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["labels"].reshape(-1), ignore_index=IGNORE_INDEX)
 
-    def decode(self, outputs: list[np.ndarray], features: list[dict[str, Any]]) -> list[list[str]]:
+    def decode(self, outputs: list[np.ndarray], features: list[dict[str, Any]], examples: Any = None,
+               tokenizer: Any = None) -> list[list[str]]:
         """Per-window (len, num_labels) logits -> IOB2 tags per sentence (vectorised over all windows)."""
         examples, words, tags, context = [], [], [], []
         for logits, feature in zip(outputs, features, strict=True):
@@ -151,3 +169,10 @@ class TokenClassificationTask:
         metrics = self.metrics(predictions, references)
         metrics["ci95"] = entity_f1_ci(references, predictions, seed=seed)
         return metrics
+
+    def write_predictions(self, path: str, predictions: list[list[str]], examples: TaggedSentences) -> int:
+        """Tags and entities (character offsets into the ``joiner``-joined tokens) per sentence, as JSON Lines."""
+        write_records(path, [{"tokens": tokens, "tags": tags,
+                              "entities": entities_with_offsets(tokens, tags, self.config.joiner)}
+                             for tokens, tags in zip(examples.tokens, predictions, strict=True)])
+        return len(predictions)

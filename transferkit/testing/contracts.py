@@ -1,86 +1,250 @@
-"""``check_strategy``: the contract every strategy must meet, runnable by third parties.
+"""``check_strategy`` and ``check_task``: the contracts, runnable by third parties.
 
-Like scikit-learn's ``check_estimator``: construct with defaults, prepare a tiny model,
-train a few steps through the shared Trainer (or the closed-form / classical path), and
-check the invariants the rest of transferkit relies on.
+Like scikit-learn's ``check_estimator``: each rule is one named check whose failure message
+states the rule; ``strategy_checks`` / ``task_checks`` list them (a test suite can
+parametrize over them), ``check_strategy`` / ``check_task`` run them all.  The neural checks
+prepare a tiny model and train a few steps through the shared Trainer.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from transferkit.core.config import TrainingConfig
-from transferkit.core.contracts import Losses, TextExamples
+from transferkit.core.config import DataConfig, TrainingConfig
+from transferkit.core.contracts import Losses
 from transferkit.data.collate import PaddingCollator
-from transferkit.modules.task_model import build_task_model
-from transferkit.strategies.common import load_source
-from transferkit.training.inference import run_batches
+from transferkit.models.loading import load_backbone
 from transferkit.training.trainer import Trainer, seed_everything
 
 
 def source_model_for(strategy_cls: type, transformer_model: str, vectors: str) -> str:
-    """The source a strategy's contract runs on: ``vectors`` when its ``model_kind`` is ``vectors``
+    """The source a strategy's contract runs on: ``vectors`` for a ``source_kind == "vectors"`` strategy
     (e.g. ``word_vectors``), else ``transformer_model`` (a tiny BERT directory)."""
-    return vectors if getattr(strategy_cls, "model_kind", "transformer") == "vectors" else transformer_model
+    return vectors if strategy_cls.source_kind == "vectors" else transformer_model
 
 
-def check_strategy(strategy_cls: type, task: Any, model_dir: str, train: TextExamples) -> dict[str, Any]:
-    """Assert the strategy contract on a tiny model; returns what was observed (for tests to inspect).
-
-    ``model_dir`` is the source model: a tiny transformer directory, or a small word-vectors
-    file for a strategy whose ``model_kind`` is ``vectors`` (see :func:`source_model_for`).
-    """
-    assert isinstance(strategy_cls.name, str) and strategy_cls.name
-    assert getattr(strategy_cls, "model_kind", "transformer") in ("transformer", "vectors"), strategy_cls.model_kind
-    assert strategy_cls.kind in ("neural", "frozen", "classical"), strategy_cls.kind
-    assert dataclasses.is_dataclass(strategy_cls.Config), "Config must be a dataclass"
-    for field in dataclasses.fields(strategy_cls.Config):
-        assert field.metadata.get("help"), f"{strategy_cls.name}.Config.{field.name} has no help text"
-    strategy = strategy_cls(strategy_cls.Config())
-    assert dataclasses.asdict(strategy.config) == dataclasses.asdict(strategy_cls.Config()), "constructor must only store"
-    if strategy.kind == "classical":
-        predictor = strategy.fit(train, task.labels, 0)
-        probabilities = predictor.predict_proba(train)
-        assert np.allclose(probabilities.sum(axis=1), 1.0)
-        return {"probabilities": probabilities}
-    return _check_neural(strategy, task, model_dir, train)
+def _fail(rule: str, detail: str = "") -> None:
+    raise AssertionError(rule + (f" ({detail})" if detail else ""))
 
 
-def _check_neural(strategy: Any, task: Any, model_dir: str, train: TextExamples) -> dict[str, Any]:
-    seed_everything(0)
-    loaded = load_source(strategy, model_dir, train, seq2seq=getattr(task, "generative", False))
-    model = strategy.prepare(build_task_model(loaded, task, getattr(strategy, "mlp_hidden", 0)))
+def _config_checks(cls: type) -> None:
+    if not dataclasses.is_dataclass(cls.Config):
+        _fail(f"{cls.name}: Config must be a dataclass")
+    for item in dataclasses.fields(cls.Config):
+        if not item.metadata.get("help"):
+            _fail(f"{cls.name}: every Config field has help text", item.name)
+
+
+# ---- strategies -------------------------------------------------------------------------------
+@dataclass
+class StrategyCase:
+    """A strategy on a tiny model with a task and its training examples (built once, shared by the checks)."""
+
+    strategy_cls: type
+    task: Any
+    model_dir: str
+    train: Any
+    observed: dict[str, Any] = field(default_factory=dict)
+
+
+def check_declares_contract(case: StrategyCase) -> None:
+    """The class attributes the code reads are set and valid."""
+    cls = case.strategy_cls
+    if not (isinstance(cls.name, str) and cls.name):
+        _fail("a strategy has a non-empty name")
+    if cls.kind not in ("neural", "frozen", "classical"):
+        _fail("kind is neural, frozen or classical", cls.kind)
+    if cls.source_kind not in ("transformer", "vectors", "none"):
+        _fail("source_kind is transformer, vectors or none", cls.source_kind)
+    if not isinstance(cls.supports, frozenset) or not isinstance(cls.requires, frozenset):
+        _fail("supports and requires are frozensets of names")
+    unknown = set(cls.training_defaults) - {f.name for f in dataclasses.fields(TrainingConfig)}
+    if unknown:
+        _fail("training_defaults name training settings", ", ".join(sorted(unknown)))
+    _config_checks(cls)
+
+
+def check_constructor_only_stores(case: StrategyCase) -> None:
+    """The constructor stores the config and does nothing else (so strategies clone onto grids)."""
+    strategy = case.strategy_cls(case.strategy_cls.Config())
+    if dataclasses.asdict(strategy.config) != dataclasses.asdict(case.strategy_cls.Config()):
+        _fail("the constructor must only store its config")
+
+
+def _prepared(case: StrategyCase) -> tuple[Any, Any, Any]:
+    if "model" not in case.observed:
+        seed_everything(0)
+        strategy = case.strategy_cls(case.strategy_cls.Config())
+        loaded = strategy.load_source(case.model_dir, case.train, seq2seq=case.task.generative)
+        case.observed.update(strategy=strategy, loaded=loaded,
+                             model=strategy.prepare(case.task.build_model(loaded, strategy.mlp_hidden)))
+    return case.observed["strategy"], case.observed["loaded"], case.observed["model"]
+
+
+def check_frozen_parameters_have_no_optimizer_state(case: StrategyCase) -> None:
+    """param_groups returns parameters, and none that does not train."""
+    if case.strategy_cls.kind == "classical":
+        return
+    strategy, _, model = _prepared(case)
     groups = strategy.param_groups(model, 1e-3, 1e-3, 0.01)
     in_optimizer = {id(p) for group in groups for p in group["params"]}
-    assert in_optimizer, "param_groups returned no parameters"
-    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
-    assert all(id(p) not in in_optimizer for n, p in model.named_parameters() if n in frozen), \
-        "frozen parameters must carry no optimizer state"
-    features = task.featurize(train, loaded.tokenizer, 64)
-    collator = PaddingCollator(loaded.tokenizer.pad_token_id)
-    losses = strategy.loss(model, collator(features[:8]))
-    assert isinstance(losses, Losses) and torch.isfinite(losses.total) and losses.total.requires_grad
+    if not in_optimizer:
+        _fail("param_groups returns at least one parameter")
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad and id(p) in in_optimizer]
+    if frozen:
+        _fail("frozen parameters carry no optimizer state", ", ".join(frozen[:3]))
+
+
+def check_loss_is_finite_and_differentiable(case: StrategyCase) -> None:
+    """loss() returns Losses whose total is a finite tensor with a gradient."""
+    if case.strategy_cls.kind == "classical":
+        return
+    strategy, loaded, model = _prepared(case)
+    features = case.task.featurize(case.train, loaded.tokenizer, 64)
+    losses = strategy.loss(model, PaddingCollator(loaded.tokenizer.pad_token_id)(features[:8]))
+    if not (isinstance(losses, Losses) and torch.isfinite(losses.total) and losses.total.requires_grad):
+        _fail("loss() returns Losses with a finite, differentiable total")
+
+
+def check_training_changes_only_trainable_parameters(case: StrategyCase) -> None:
+    """A short fit through the shared Trainer changes some parameter and no frozen one; outputs fit the task."""
+    if case.strategy_cls.kind == "classical":
+        strategy = case.strategy_cls(case.strategy_cls.Config())
+        probabilities = strategy.fit(case.train, case.task.labels, 0).predict(case.train)
+        if not np.allclose(probabilities.sum(axis=1), 1.0):
+            _fail("a classical predictor returns probabilities that sum to 1")
+        case.observed["outputs"] = probabilities
+        return
+    strategy, loaded, model = _prepared(case)
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    config = TrainingConfig(epochs=1, batch_size=8, learning_rate=1e-3, progress=False, checkpoint_every=0)
-    Trainer(strategy, config, collator).fit(model, features)
+    features = case.task.featurize(case.train, loaded.tokenizer, 64)
+    collator = PaddingCollator(loaded.tokenizer.pad_token_id)
+    config = strategy.resolve_training(TrainingConfig(epochs=1, batch_size=8, learning_rate=1e-3, progress=False,
+                                                      checkpoint_every=0))
+    Trainer(strategy, config).fit(model, strategy.batch_source({"train": features}, collator, config))
     changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
-    assert changed, "training changed no parameter"
-    assert not changed & set(frozen), f"frozen parameters changed: {sorted(changed & set(frozen))[:3]}"
-    model.eval()
-    if getattr(task, "generative", False):  # generated token ids, one row per example
-        ids = run_batches(lambda b: model.generate_ids(b, **task.generation_options()), features, collator, 32,
-                          ragged="rows")
-        assert len(ids) == len(features) and all(row.dtype.kind == "i" for row in ids)
-        return {"changed": changed, "frozen": frozen, "logits": ids}
-    ragged = getattr(task, "ragged_outputs", False)
-    logits = run_batches(lambda b: model(b)["logits"], features, collator, 32, ragged=ragged)
-    if ragged:  # per-token tasks: one (length, num_labels) array per feature
-        assert [len(x) for x in logits] == [len(f["input_ids"]) for f in features]
-        assert all(x.shape[1] == len(task.labels) for x in logits)
-    else:
-        assert logits.shape == (len(train), len(task.labels))
-    return {"changed": changed, "frozen": frozen, "logits": logits}
+    if not changed:
+        _fail("training changes at least one parameter")
+    if changed & frozen:
+        _fail("training changes no frozen parameter", ", ".join(sorted(changed & frozen)[:3]))
+    outputs = case.task.infer(model, features, collator, 32)
+    if len(outputs) != len(features):
+        _fail("the task's inference gives one output per feature", f"{len(outputs)} for {len(features)}")
+    case.observed.update(changed=changed, frozen=frozen, outputs=outputs)
+
+
+STRATEGY_CHECKS: list[Callable[[StrategyCase], None]] = [
+    check_declares_contract, check_constructor_only_stores, check_frozen_parameters_have_no_optimizer_state,
+    check_loss_is_finite_and_differentiable, check_training_changes_only_trainable_parameters,
+]
+
+
+def check_strategy(strategy_cls: type, task: Any, model_dir: str, train: Any) -> dict[str, Any]:
+    """Run every strategy check on a tiny source model; returns what was observed (for tests to inspect).
+
+    ``model_dir`` is the source: a tiny transformer directory, or a small word-vectors file for a
+    ``source_kind == "vectors"`` strategy (see :func:`source_model_for`).
+    """
+    case = StrategyCase(strategy_cls, task, model_dir, train)
+    for check in STRATEGY_CHECKS:
+        check(case)
+    return case.observed
+
+
+# ---- tasks ------------------------------------------------------------------------------------
+@dataclass
+class TaskCase:
+    """A task with a tiny transformer and its data config (train/eval files), shared by the checks."""
+
+    task_cls: type
+    model_dir: str
+    data: DataConfig
+    observed: dict[str, Any] = field(default_factory=dict)
+
+
+def check_task_declares_contract(case: TaskCase) -> None:
+    """Metrics, titles, budget unit and feature kind are declared; the primary metric is reported first."""
+    cls = case.task_cls
+    if not cls.report_metrics or cls.report_metrics[0] != cls.primary_metric:
+        _fail("report_metrics starts with primary_metric", f"{cls.report_metrics} / {cls.primary_metric}")
+    missing = [m for m in cls.report_metrics if m not in cls.metric_titles]
+    if missing:
+        _fail("every report metric has a title in metric_titles", ", ".join(missing))
+    if cls.feature_kind not in ("pooled", "tokens", "none") or not isinstance(cls.generative, bool):
+        _fail("feature_kind is pooled, tokens or none; generative is a bool")
+    if not (isinstance(cls.budget_unit, str) and cls.budget_unit):
+        _fail("budget_unit says what data.budget counts")
+    _config_checks(cls)
+
+
+def _task(case: TaskCase) -> Any:
+    if "task" not in case.observed:
+        splits = case.task_cls.read_splits(case.data, case.task_cls.Config(), 0)
+        if not len(splits.train) or not len(splits.eval):
+            _fail("read_splits gives non-empty train and eval sets")
+        case.observed.update(splits=splits, task=case.task_cls(case.task_cls.Config(), splits.labels))
+    return case.observed["task"]
+
+
+def check_task_reads_and_featurizes(case: TaskCase) -> None:
+    """read works with and without targets; featurize gives backbone inputs, with labels when targets were read."""
+    task, splits = _task(case), case.observed["splits"]
+    tokenizer = load_backbone(case.model_dir).tokenizer
+    again = task.read(case.data.eval or case.data.train, case.data)
+    unlabelled = task.read(case.data.eval or case.data.train, case.data, require_targets=False)
+    if len(again) != len(unlabelled):
+        _fail("read gives the same examples with or without targets")
+    with_labels, without = task.featurize(again, tokenizer, 64), task.featurize(unlabelled, tokenizer, 64)
+    if not with_labels or any("input_ids" not in f for f in with_labels):
+        _fail("featurize gives features with input_ids")
+    if not without or not all("labels" in f for f in with_labels):
+        _fail("features carry labels when the examples were read with their targets")
+    case.observed.update(tokenizer=tokenizer, eval=splits.eval)
+
+
+def check_task_evaluates_and_writes(case: TaskCase) -> None:
+    """A model built by the task gives a finite loss; decode -> evaluate reports every report metric and
+    the primary metric's CI; write_predictions writes one record per example."""
+    task, tokenizer = _task(case), case.observed.get("tokenizer") or load_backbone(case.model_dir).tokenizer
+    seed_everything(0)
+    model = task.build_model(load_backbone(case.model_dir, seq2seq=task.generative))
+    examples = case.observed["splits"].eval
+    features = task.featurize(examples, tokenizer, 64)
+    collator = PaddingCollator(tokenizer.pad_token_id)
+    loss = task.loss(model(collator(features[:4])), collator(features[:4]))
+    if not torch.isfinite(loss):
+        _fail("loss is finite on a fresh model")
+    predictions = task.decode(task.infer(model, features, collator, 16), features, examples, tokenizer)
+    metrics = task.evaluate(predictions, examples)
+    missing = [m for m in task.report_metrics if m not in metrics]
+    if missing or task.primary_metric not in (metrics.get("ci95") or {}):
+        _fail("evaluate reports every report metric and ci95 of the primary one", ", ".join(missing))
+    if len(task.present(predictions)) != len(examples):
+        _fail("present gives one prediction per example")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "predictions.jsonl")
+        if task.write_predictions(path, predictions, examples) != len(examples) or not os.path.exists(path):
+            _fail("write_predictions writes one record per example and returns the count")
+    case.observed.update(metrics=metrics)
+
+
+TASK_CHECKS: list[Callable[[TaskCase], None]] = [
+    check_task_declares_contract, check_task_reads_and_featurizes, check_task_evaluates_and_writes,
+]
+
+
+def check_task(task_cls: type, model_dir: str, data: DataConfig) -> dict[str, Any]:
+    """Run every task check with a tiny transformer on ``data`` (train and eval files of the task's format)."""
+    case = TaskCase(task_cls, model_dir, data)
+    for check in TASK_CHECKS:
+        check(case)
+    return case.observed

@@ -1,16 +1,20 @@
-"""Read and validate the train/eval/test files of a run, then split and budget the training set."""
+"""Read and validate the train/eval/test files of a run, then split and budget the training set.
+
+One loader per kind of data; each task's ``read_splits`` calls its own (the task decides,
+nobody switches on it).  Test sets: ``data.test`` is one file (named ``test``) or a mapping
+name -> file; each is read with the same reader.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from transferkit.core.config import DataConfig
-from transferkit.core.contracts import TextExamples
+from transferkit.core.contracts import Splits, TextExamples
 from transferkit.core.errors import UserError
 from transferkit.data import (
     LabelMap,
@@ -26,16 +30,6 @@ from transferkit.data.seq2seq import Seq2SeqExamples, read_lines, read_pairs, re
 from transferkit.data.tagging import TAGGED_FORMATS, TaggedSentences, read_tagged
 
 
-@dataclass
-class Splits:
-    """Examples of one run (``TextExamples`` for classification, ``TaggedSentences`` for tagging)."""
-
-    train: Any
-    eval: Any
-    test: Any
-    labels: LabelMap
-
-
 def read_examples(path: str, data: DataConfig, label_map: LabelMap | None, require_labels: bool = True
                   ) -> tuple[TextExamples, LabelMap | None]:
     """Read one file with the configured columns (labels encoded against ``label_map`` if given)."""
@@ -43,22 +37,28 @@ def read_examples(path: str, data: DataConfig, label_map: LabelMap | None, requi
     return to_examples(table, data.text_column, data.label_column, data.text_pair_column, label_map, require_labels)
 
 
-def load_splits(data: DataConfig, seed: int = 0, task_config: Any = None, data_kind: str = "text") -> Splits:
-    """Train (after split, budget and cap), eval and optional test examples, all validated.
-
-    ``seed`` (the run's training seed) draws the label budget unless ``data.budget_seed`` is set,
-    so repeating a run over seeds also repeats it over different labelled samples.  A task
-    config with CoNLL columns (token classification) reads tagged sentences instead.
-    """
-    if data_kind == "tagged":
-        return load_tagged_splits(data, seed, task_config)
-    if data_kind == "qa":
-        return load_qa_splits(data, seed)
-    if data_kind == "seq2seq":
-        return load_seq2seq_splits(data, seed, task_config)
+def require_train(data: DataConfig) -> str:
+    """The training file, or the one "no training data" error every task gives."""
     if not data.train:
         raise UserError("no training data: pass --train FILE or set data.train in the config")
-    train, labels = read_examples(data.train, data, None)
+    return data.train
+
+
+def read_tests(data: DataConfig, read: Callable[[str], Any]) -> dict[str, Any]:
+    """Named test sets: ``data.test`` as one file (named ``test``) or a mapping name -> file."""
+    if not data.test:
+        return {}
+    files = data.test if isinstance(data.test, dict) else {"test": data.test}
+    return {str(name): read(path) for name, path in files.items()}
+
+
+def load_text_splits(data: DataConfig, seed: int = 0) -> Splits:
+    """Classification: train (after split, budget and cap), eval and test examples, all validated.
+
+    ``seed`` (the run's training seed) draws the label budget unless ``data.budget_seed`` is set,
+    so repeating a run over seeds also repeats it over different labelled samples.
+    """
+    train, labels = read_examples(require_train(data), data, None)
     assert labels is not None and train.labels is not None
     check_trainable(train, labels)
     if data.eval:
@@ -76,8 +76,7 @@ def load_splits(data: DataConfig, seed: int = 0, task_config: Any = None, data_k
     if data.max_eval_examples is not None:
         eval_examples = eval_examples.subset(cap_examples(eval_examples.labels, data.max_eval_examples, data.split_seed))
     check_trainable(train, labels)
-    test = read_examples(data.test, data, labels)[0] if data.test else None
-    return Splits(train, eval_examples, test, labels)
+    return Splits(train, eval_examples, read_tests(data, lambda path: read_examples(path, data, labels)[0]), labels.names)
 
 
 def _sample(train: Any, eval_examples: Any, data: DataConfig, seed: int, eval_rng: np.random.Generator
@@ -97,7 +96,7 @@ def _sample(train: Any, eval_examples: Any, data: DataConfig, seed: int, eval_rn
     return train, eval_examples
 
 
-def _random_split(train: Any, read: Callable[[str], Any], data: DataConfig, seed: int) -> tuple[Any, Any, Any]:
+def _random_split(train: Any, read: Callable[[str], Any], data: DataConfig, seed: int) -> tuple[Any, Any, dict[str, Any]]:
     """(train, eval, test) for tasks without class labels: the eval file, else a seeded random
     ``eval_fraction`` of train (``split_seed``); then budget and caps (:func:`_sample`)."""
     rng = np.random.default_rng(data.split_seed)
@@ -110,7 +109,7 @@ def _random_split(train: Any, read: Callable[[str], Any], data: DataConfig, seed
         cut = max(1, round(len(train) * data.eval_fraction))
         train, eval_examples = train.subset(np.sort(order[cut:])), train.subset(np.sort(order[:cut]))
     train, eval_examples = _sample(train, eval_examples, data, seed, rng)
-    return train, eval_examples, read(data.test) if data.test else None
+    return train, eval_examples, read_tests(data, read)
 
 
 def read_tagged_file(path: str, data: DataConfig, task_config: Any) -> TaggedSentences:
@@ -127,13 +126,11 @@ def tag_labels(train: TaggedSentences, scheme: str = "iob2") -> LabelMap:
 
 def load_tagged_splits(data: DataConfig, seed: int, task_config: Any) -> Splits:
     """Sentences for token classification; ``budget`` and caps count sentences (int) or a fraction."""
-    if not data.train:
-        raise UserError("no training data: pass --train FILE or set data.train in the config")
-    train = read_tagged_file(data.train, data, task_config)
+    train = read_tagged_file(require_train(data), data, task_config)
     if train.tags is None:
         raise UserError(f"{data.train}: no tag column; token classification needs token and tag columns")
-    train, eval_examples, test = _random_split(train, lambda path: read_tagged_file(path, data, task_config), data, seed)
-    return Splits(train, eval_examples, test, tag_labels(train, task_config.scheme))
+    train, eval_examples, tests = _random_split(train, lambda path: read_tagged_file(path, data, task_config), data, seed)
+    return Splits(train, eval_examples, tests, tag_labels(train, task_config.scheme).names)
 
 
 def load_qa_splits(data: DataConfig, seed: int) -> Splits:
@@ -142,10 +139,8 @@ def load_qa_splits(data: DataConfig, seed: int) -> Splits:
     ``eval_fraction`` of the titles (at least one, the last ones in file order) become the
     eval set, so no context is shared between train and eval; ``budget`` and caps count questions.
     """
-    if not data.train:
-        raise UserError("no training data: pass --train FILE or set data.train in the config")
     fmt = {"squad": "json", "jsonl": "jsonl"}.get(data.format, "auto")
-    train = read_squad(data.train, fmt)
+    train = read_squad(require_train(data), fmt)
     if data.eval:
         eval_examples = read_squad(data.eval, fmt)
     else:
@@ -154,8 +149,7 @@ def load_qa_splits(data: DataConfig, seed: int) -> Splits:
             raise UserError(f"{data.train}: {titles} article title(s); hold out articles needs >= 2 or pass --eval FILE")
         train, eval_examples = split_by_title(train, max(1, round(titles * data.eval_fraction)))
     train, eval_examples = _sample(train, eval_examples, data, seed, np.random.default_rng(data.split_seed))
-    test = read_squad(data.test, fmt) if data.test else None
-    return Splits(train, eval_examples, test, LabelMap(["start", "end"]))
+    return Splits(train, eval_examples, read_tests(data, lambda path: read_squad(path, fmt)), ["start", "end"])
 
 
 def read_seq2seq_file(path: str, data: DataConfig, task_config: Any, require_targets: bool = True
@@ -192,12 +186,10 @@ def load_seq2seq_splits(data: DataConfig, seed: int, task_config: Any) -> Splits
 
     ``budget`` and caps count pairs (int) or a fraction.
     """
-    if not data.train:
-        raise UserError("no training data: pass --train FILE or set data.train in the config")
-    train = read_seq2seq_file(data.train, data, task_config)
-    train, eval_examples, test = _random_split(train, lambda path: read_seq2seq_file(path, data, task_config), data,
-                                               seed)
-    return Splits(train, eval_examples, test, LabelMap([]))
+    train = read_seq2seq_file(require_train(data), data, task_config)
+    train, eval_examples, tests = _random_split(train, lambda path: read_seq2seq_file(path, data, task_config), data,
+                                                seed)
+    return Splits(train, eval_examples, tests, [])
 
 
 def class_counts(examples: TextExamples, labels: LabelMap) -> dict[str, int]:

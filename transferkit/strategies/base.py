@@ -1,0 +1,137 @@
+"""``Strategy``: the base class of every way of adapting a model, with a default for every hook.
+
+The composition root (``experiments.run``), the Trainer, serving and the contract checks
+call exactly these hooks and nothing else; a strategy overrides what it changes.  Like a
+scikit-learn estimator, the constructor only stores the config, so strategies can be
+cloned onto a grid.
+
+``kind`` tells the composition root how to drive it:
+
+* ``neural``: the Trainer optimises ``param_groups`` on ``loss`` over ``batch_source``;
+* ``frozen``: the encoder never changes, so its features are computed once (cached on disk
+  for pooled features) and only the head is fitted, in closed form (``fit_head``) or by the Trainer;
+* ``classical``: no pretrained model at all (e.g. TF-IDF); ``fit`` returns a predictor.
+
+``requires`` names the extra data sources (``data.sources.NAME``) a strategy cannot work
+without, e.g. ``{"target_unlabeled"}`` for domain adaptation: checked before any work.
+``training_defaults`` are training settings the method needs to work at all (LoRA's learning
+rate is ~20x full fine-tuning's); they apply unless the user sets the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Literal
+
+from torch import nn
+
+from transferkit.core.contracts import Batch, Callback, Losses, StrategyKind
+from transferkit.core.errors import UserError
+from transferkit.data.sources import SingleSource
+from transferkit.models import check_weights, resolve
+from transferkit.models.loading import LoadedModel, load_backbone
+
+SourceKind = Literal["transformer", "vectors", "none"]
+
+
+class Strategy:
+    """How a pretrained model is adapted.  Subclasses set the class attributes and a ``Config`` dataclass."""
+
+    name: ClassVar[str]
+    supports: ClassVar[frozenset[str]]
+    requires: ClassVar[frozenset[str]] = frozenset()
+    kind: ClassVar[StrategyKind] = "neural"
+    source_kind: ClassVar[SourceKind] = "transformer"
+    random_init: ClassVar[bool] = False
+    saves_delta: ClassVar[bool] = False
+    training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 5e-5}
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    # ---- before any work -------------------------------------------------------------------
+    def check_task(self, task_cls: type) -> None:
+        """Fail (UserError) when an option cannot serve ``task_cls``; ``supports`` was already checked."""
+
+    def check_source(self, model_ref: str) -> None:
+        """Fail before any work on an unknown model or a directory without safe weights."""
+        resolved = resolve(model_ref)
+        if resolved.is_local and not self.random_init:
+            check_weights(resolved.path_or_id)
+
+    def check_sources(self, available: Sequence[str]) -> None:
+        """Fail with one line naming what is missing when a required data source is absent."""
+        missing = sorted(self.requires - set(available))
+        if missing:
+            names = ", ".join(f"data.sources.{name}" for name in missing)
+            raise UserError(f"strategy '{self.name}' needs {names}: add it to the config "
+                            f"(e.g. --set data.sources.{missing[0]}=FILE)")
+
+    # ---- the model ---------------------------------------------------------------------------
+    @property
+    def mlp_hidden(self) -> int:
+        """Hidden units of the task head (0 = a linear head)."""
+        return 0
+
+    def load_source(self, model_ref: str, train: Any, seq2seq: bool = False) -> LoadedModel:
+        """The source model: the pretrained (or, for ``random_init``, re-initialised) transformer;
+        ``seq2seq`` asks for the whole encoder-decoder LM when the checkpoint is one."""
+        return load_backbone(model_ref, random_init=self.random_init, seq2seq=seq2seq)
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """Freeze / inject adapters / add auxiliary modules; returns the model to train."""
+        return model
+
+    def merge(self, model: nn.Module) -> nn.Module:
+        """Fold a trained delta into full weights (e.g. ``W = W₀ + BA``); nothing to fold by default."""
+        return model
+
+    # ---- training ----------------------------------------------------------------------------
+    def param_groups(self, model: nn.Module, learning_rate: float, head_learning_rate: float,
+                     weight_decay: float) -> list[dict[str, Any]]:
+        """AdamW groups of what trains; frozen parameters must not appear (no optimizer state)."""
+        from transferkit.strategies.common import optimizer_groups
+
+        head = [(n, p) for n, p in model.head.named_parameters() if p.requires_grad]
+        head_ids = {id(p) for _, p in head}
+        body = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in head_ids]
+        return optimizer_groups([("body", body), ("head", head)], {"body": learning_rate, "head": head_learning_rate},
+                                weight_decay)
+
+    def batch_source(self, features: dict[str, list[dict[str, Any]]], collator: Callable, config: Any) -> Any:
+        """What the Trainer iterates: by default the training features alone (``features["train"]``).
+
+        ``features`` also holds every named data source (``data.sources.NAME``), featurised;
+        a strategy that trains on several zips or mixes them (``data.sources``' classes).
+        """
+        return SingleSource(features["train"], collator, config.batch_size, config.seed,
+                            group_by_length=config.group_by_length)
+
+    def loss(self, model: nn.Module, batch: Batch) -> Losses:
+        """The task's own loss on the model's outputs (what most strategies minimise)."""
+        loss = model.task.loss(model(batch), batch)
+        return Losses(total=loss, parts={"task": float(loss.detach())})
+
+    def callbacks(self) -> list[Callback]:
+        """Training-time behaviour (e.g. gradual unfreezing)."""
+        return []
+
+    # ---- frozen and classical strategies -----------------------------------------------------
+    def fit_head(self, model: nn.Module, features: Any, labels: Any, seed: int) -> bool:
+        """``frozen`` strategies: fit the head in closed form and return True, or False to use the Trainer."""
+        return False
+
+    def fit(self, train: Any, labels: list[str], seed: int) -> Any:
+        """``classical`` strategies: fit and return a predictor."""
+        raise NotImplementedError(f"strategy '{self.name}' is {self.kind}: it trains through the Trainer, not fit()")
+
+    def resolve_training(self, training: Any) -> Any:
+        """``training`` with this strategy's ``training_defaults`` filled in where the user left a value unset (None)."""
+        unset = {key: value for key, value in self.training_defaults.items() if getattr(training, key) is None}
+        return dataclasses.replace(training, **unset)
+
+    def options(self) -> dict[str, Any]:
+        """The validated options, as saved in config.yaml."""
+        return dataclasses.asdict(self.config)
