@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from tests.helpers import run_cli
 from transferkit.cli.main import main
@@ -168,3 +169,23 @@ def test_good_run_then_evaluate_and_predict(tmp_path, tiny_model, capsys, monkey
         rows = [json.loads(line) for line in handle]
     assert len(rows) == 12 and set(rows[0]["probabilities"]) == {"neg", "pos"}
     assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 for r in rows)
+
+
+def test_set_mixed_precision_no_is_accepted(tmp_path, tiny_model, capsys, monkeypatch) -> None:
+    train = write(tmp_path / "train.csv", GOOD_ROWS)
+    output = str(tmp_path / "run")
+    code, out, err = run_cli(train_args(tiny_model, train, output, "--set", "training.mixed_precision=no"),
+                             capsys, monkeypatch)
+    assert code == 0, err
+    assert json.loads(out)["output"] == output
+    with open(os.path.join(output, "config.yaml"), encoding="utf-8") as handle:
+        assert yaml.safe_load(handle)["training"]["mixed_precision"] == "no"
+
+
+@pytest.mark.parametrize("value", ["yes", "off"])
+def test_bool_option_given_yes_or_off(value, tmp_path, tiny_model, capsys, monkeypatch) -> None:
+    train = write(tmp_path / "train.csv", GOOD_ROWS)
+    output = str(tmp_path / "run")
+    code, _, err = run_cli(train_args(tiny_model, train, output, "--set", f"training.group_by_length={value}"),
+                           capsys, monkeypatch)
+    assert_user_error(code, err, output, "training.group_by_length", f"expected true/false, got '{value}'")

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED_DATA
 from transferkit.core.errors import UserError
 from transferkit.data import detect_format, read_table
 
-SST2_TRAIN = Path(__file__).resolve().parents[2].parent / "shared/data/sst2/train.tsv"
+SST2_TRAIN = SHARED_DATA / "sst2" / "train.tsv"
 
 
 def write(path: Path, text: str | bytes) -> str:
@@ -191,7 +192,7 @@ def test_non_utf8_bytes(tmp_path, name):
 
 
 @pytest.mark.shared_data
-@pytest.mark.skipif(not SST2_TRAIN.exists(), reason="../shared/data/sst2/train.tsv not present")
+@pytest.mark.skipif(not SST2_TRAIN.exists(), reason=f"{SST2_TRAIN} not present")
 def test_real_sst2_train():
     table = read_table(str(SST2_TRAIN))
     assert table.columns == ["sentence", "label"]

@@ -133,13 +133,17 @@ def predict(
 @app.command()
 def export(
     run_dir: Annotated[str, typer.Argument(help="a finished run directory")],
-    output: Annotated[str, typer.Option("--output", "-o", help="directory to write (a run directory)")],
+    output: Annotated[str, typer.Option("--output", "-o", help="directory to write")],
     merge: Annotated[bool, typer.Option("--merge", help="fold a LoRA/IA3/BitFit delta into full model weights")] = False,
+    to: Annotated[str | None, typer.Option(
+        "--format", help="transformers: a model directory AutoModelFor.../pipeline load (token classification, "
+                         "QA and summarization runs; a delta is merged first)")] = None,
 ) -> None:
-    """Write a copy of a run with a self-contained model (e.g. LoRA merged into the base weights)."""
+    """Write a copy of a run with a self-contained model (--merge), or its model in transformers' format."""
     from transferkit.experiments.api import export_run
 
-    typer.echo(f"merged model written to {export_run(run_dir, output, merge)}")
+    path = export_run(run_dir, output, merge, to)
+    typer.echo(f"transformers model written to {path}" if to else f"merged model written to {path}")
 
 
 @app.command()
