@@ -59,13 +59,17 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def train_run(strategy: str, data: tuple[str, str, str, list[str]], output: str) -> dict:
-    """Train ``strategy`` through the CLI on ``data``; returns its eval metrics."""
+    """Train ``strategy`` through the CLI on ``data``; returns its eval metrics (metrics.json, with the CIs)."""
     train, evaluation, column, settings = data
     sets = [arg for setting in settings for arg in ("--set", setting)]
     result = cli("train", "--model", "minilm-l6", "--strategy", strategy, "--train", train, "--eval", evaluation,
                  "--text-column", column, "--output", output, *sets)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["eval"]
+    printed = json.loads(result.stdout)["eval"]
+    with open(os.path.join(output, "metrics.json"), encoding="utf-8") as handle:
+        stored = json.load(handle)["eval"]
+    assert printed["accuracy"] == stored["accuracy"]
+    return stored
 
 
 def test_finetune_minilm_train_evaluate_predict(tmp_path, minilm_path) -> None:

@@ -109,7 +109,7 @@ def test_a_grid_runs_one_task() -> None:
 
 
 @pytest.mark.parametrize(("task", "columns"), [
-    ("token_classification", "| entity F1 | precision | recall | entity F1 95% CI |"),
+    ("token_classification", "| entity F1 | entity precision | entity recall | entity F1 95% CI |"),
     ("question_answering", "| F1 | exact match | F1 95% CI |"),
     ("summarization", "| ROUGE-L | ROUGE-1 | ROUGE-2 | ROUGE-L 95% CI |"),
 ])

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from transferkit.core.results import Cell, ResultsStore, cell_id
+from transferkit.experiments.grid_results import task_info
+from transferkit.reporting.task_metrics import INFO_KEY
 
 STRATEGIES = {  # name: (base accuracy, gain per log2 budget, trainable parameters, seconds per label)
     "finetune": (0.55, 0.05, 22_700_000, 0.50),
@@ -50,7 +52,8 @@ def _metrics(accuracy: float, cell: Cell) -> dict[str, Any]:
                      "confusion_matrix": matrix, "per_class": per_class,
                      "ci95": {"accuracy": [accuracy - 0.05, accuracy + 0.05], "macro_f1": [accuracy - 0.07, accuracy + 0.03]}},
             "train_seconds": cell.train_seconds, "eval_seconds": 1.5, "peak_rss_mb": 900.0,
-            "trainable_parameters": cell.trainable_parameters, "total_parameters": 22_700_000}
+            "trainable_parameters": cell.trainable_parameters, "total_parameters": 22_700_000,
+            INFO_KEY: task_info("classification").to_dict()}  # what the grid stores with a finished cell
 
 
 def held_out_accuracy(eval_accuracy: float, index: int) -> float:

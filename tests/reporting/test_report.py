@@ -130,12 +130,15 @@ def test_report_renders_in_headless_chromium(html_report: Path, tmp_path: Path) 
 def test_report_command_writes_html_and_errors_cleanly(tmp_path, capsys, monkeypatch) -> None:
     from tests.helpers import run_cli
     from transferkit.core.results import Cell, ResultsStore, cell_id
+    from transferkit.experiments.grid_results import task_info
+    from transferkit.reporting.task_metrics import INFO_KEY
 
     store = ResultsStore(str(tmp_path / "grid"))
     config = {"model": "m", "strategy": {"name": "tfidf"}}
     metrics = {"eval": {"accuracy": 0.8, "macro_f1": 0.8, "roc_auc": 0.9, "confusion_matrix": [[4, 1], [1, 4]],
                         "per_class": {"neg": {}, "pos": {}}, "ci95": {"accuracy": [0.7, 0.9]}},
-               "train_seconds": 1.0, "trainable_parameters": 10, "total_parameters": 10}
+               "train_seconds": 1.0, "trainable_parameters": 10, "total_parameters": 10,
+               INFO_KEY: task_info("classification").to_dict()}
     store.add(Cell(cell_id(config), {"strategy": "tfidf"}, config, status="done", metrics=metrics,
                    train_seconds=1.0, trainable_parameters=10, total_parameters=10))
     target = str(tmp_path / "report.html")

@@ -31,7 +31,6 @@ TWO_TESTS = {"eval": {"accuracy": 0.9}, "test": {"en": {"accuracy": 0.8}, "zh": 
     ({"eval": {"accuracy": 0.9}}, ["eval"], "eval"),
     ({"eval": {"accuracy": 0.9}, "test": {"test": {"accuracy": 0.8}}}, ["test", "eval"], "test"),
     (TWO_TESTS, ["test:en", "test:zh", "eval"], "test:en"),
-    ({"eval": {"accuracy": 0.9}, "test": {"accuracy": 0.8, "ci95": {}}}, ["test", "eval"], "test"),  # older flat entry
     ({}, [], "eval"),
 ])
 def test_split_ids_and_the_reported_split(metrics, ids, reported) -> None:
@@ -44,7 +43,7 @@ def test_split_metrics_reads_the_named_entry() -> None:
     assert split_metrics(TWO_TESTS, "test:zh") == {"accuracy": 0.7}
     assert split_metrics(TWO_TESTS, "eval") == {"accuracy": 0.9}
     assert split_metrics(TWO_TESTS, "test") is None and split_metrics(None, "eval") is None
-    assert stored_test_sets({"test": {"accuracy": 0.5}}) == {"test": {"accuracy": 0.5}}
+    assert stored_test_sets(TWO_TESTS) == TWO_TESTS["test"] and stored_test_sets({"eval": {}}) == {}
 
 
 @pytest.mark.parametrize(("split", "selected_on", "label"), [

@@ -25,7 +25,7 @@ def test_stored_record_round_trips_and_wins() -> None:
 def test_mixed_tasks_and_unrecorded_tasks_are_one_line_errors() -> None:
     one_line_error(lambda: read_task([cell("classification"), cell("token_classification", NER)], "runs/x"),
                    "runs/x mixes tasks (classification, token_classification)")
-    one_line_error(lambda: read_task([cell("question_answering")]), "no finished cell records its task's metrics")
+    one_line_error(lambda: read_task([cell("question_answering")]), "no done cells", "records its task's metrics")
 
 
 def test_choose_metric() -> None:

@@ -34,7 +34,8 @@ def fit(model, tokenizer, task, strategy, toy_files, epochs=1):
     examples, _ = to_examples(read_table(toy_files["train"]), "sentence", "label")
     features = task.featurize(examples, tokenizer, 64)
     config = TrainingConfig(epochs=epochs, batch_size=16, learning_rate=1e-3, progress=False, checkpoint_every=0)
-    Trainer(strategy, config, PaddingCollator(tokenizer.pad_token_id)).fit(model, features)
+    batches = strategy.batch_source({"train": features}, PaddingCollator(tokenizer.pad_token_id), config)
+    Trainer(strategy, config).fit(model, batches)
 
 
 def test_freeze_layers_freezes_embeddings_and_bottom_layers(tiny_model, toy_files) -> None:

@@ -39,7 +39,7 @@ def toy(toy_files: dict[str, str], split: str = "train"):
 def build(vectors: str, examples: TextExamples, labels: list[str], seed: int = 0, **options):
     strategy = WordVectors(WordVectorsConfig(**{**SMALL, **options}))
     torch.manual_seed(seed)
-    loaded = strategy.build_backbone(vectors, examples)
+    loaded = strategy.load_source(vectors, examples)
     model = strategy.prepare(TaskModel.build(loaded.backbone, ClassificationTask(labels=labels), strategy.mlp_hidden))
     return strategy, loaded, model
 
@@ -129,7 +129,8 @@ def test_frozen_embeddings_get_no_optimizer_state_and_stay_put(tiny_vectors: str
     before, conv_before = embeddings.detach().clone(), model.backbone.encoder.convs[0].weight.detach().clone()
     task = model.task
     config = TrainingConfig(epochs=1, batch_size=16, learning_rate=1e-2, progress=False, checkpoint_every=0)
-    Trainer(strategy, config, PaddingCollator(0)).fit(model, task.featurize(examples, loaded.tokenizer, 64))
+    features = {"train": task.featurize(examples, loaded.tokenizer, 64)}
+    Trainer(strategy, config).fit(model, strategy.batch_source(features, PaddingCollator(0), config))
     assert torch.equal(embeddings.detach(), before)
     assert not torch.equal(model.backbone.encoder.convs[0].weight.detach(), conv_before)
 

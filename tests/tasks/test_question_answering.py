@@ -44,7 +44,7 @@ def test_long_context_windows_label_the_answer_once_and_decode_to_characters(tok
         start, end = feature["labels"]
         offsets = feature["_offsets"]
         assert CONTEXT[offsets[start][0]:offsets[end][1]] == "bob"
-    answer = task.decode(gold_logits(features), features, EXAMPLES.contexts)[0]
+    answer = task.decode(gold_logits(features), features, EXAMPLES)[0]
     assert answer["text"] == "bob" and CONTEXT[answer["start"]:answer["end"]] == "bob"
     metrics = task.evaluate([answer], EXAMPLES)
     assert metrics["exact_match"] == 100.0 and metrics["f1"] == 100.0
@@ -56,7 +56,7 @@ def test_decoding_respects_max_answer_length(tokenizer) -> None:
     logits = np.zeros((len(features[0]["input_ids"]), 2), dtype=np.float32)
     context = np.nonzero(features[0]["_offsets"][:, 0] >= 0)[0]
     logits[context[0], 0], logits[context[5], 1] = 10.0, 10.0  # the best pair is 6 tokens long
-    answer = task.decode([logits], features[:1], EXAMPLES.contexts)[0]
+    answer = task.decode([logits], features[:1], EXAMPLES)[0]
     assert len(answer["text"].split()) == 1
 
 

@@ -64,7 +64,7 @@ def read_task(cells: Sequence[Cell], source: str = "results") -> TaskInfo:
         stored = (cell.metrics or {}).get(INFO_KEY)
         if isinstance(stored, dict) and stored.get("report_metrics"):
             return TaskInfo.from_dict(stored)
-    raise UserError(f"{source}: no finished cell records its task's metrics; run `transferkit grid` to finish cells")
+    raise UserError(f"{source}: no done cells (none records its task's metrics); run `transferkit grid` to finish cells")
 
 
 def choose_metric(info: TaskInfo, metric: str | None) -> str:
