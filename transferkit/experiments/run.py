@@ -24,6 +24,7 @@ from transferkit.data import LabelMap
 from transferkit.evaluation import evaluate
 from transferkit.experiments.card import model_card
 from transferkit.experiments.embedding_cache import EmbeddingCache
+from transferkit.experiments.init_from import check_start, initialise_from
 from transferkit.experiments.run_dir import RunDirectory
 from transferkit.modules import count_parameters
 from transferkit.modules.inference import run_batches, run_ragged
@@ -82,6 +83,8 @@ def components(config: RunConfig) -> Components:
                         f"(it supports: {', '.join(sorted(strategy.supports))})")
     strategy.check_task(task_cls)
     strategy.check_sources(list(source_configs(config.data.sources)))
+    if config.init_from:
+        check_start(config.init_from, config.model, task_cls.name, strategy)
     return Components(strategy, task_cls, task_config)
 
 
@@ -176,28 +179,42 @@ def fit_predictor(config: RunConfig, strategy: Strategy, task: Any, splits: Spli
         predictor = strategy.fit(splits.train, task.labels, config.training.seed)
         size = predictor.parameter_count()
         return Fitted(predictor, None, (size, size), {})
-    loaded = strategy.load_source(config.model, splits.train, seq2seq=task.generative)
-    model = strategy.prepare(task.build_model(loaded, strategy.mlp_hidden))
-    meta = {"task": task.name, "task_options": dataclasses.asdict(task.config), "strategy": strategy.name,
-            "source_model": config.model, "mlp_hidden": strategy.mlp_hidden}
-    if loaded.info:
-        meta["encoder"] = loaded.info
-    if strategy.saves_delta:
-        meta["base_model"] = base_reference(config.model, loaded.fingerprint)
-        meta["strategy_options"] = strategy.options()
+    loaded, model, meta, fingerprint = _build_model(config, strategy, task, splits)
     predictor = NeuralPredictor(model, loaded.tokenizer, config.data.max_length, meta, config.training.eval_batch_size)
     parameters = count_parameters(model)
     trainer = Trainer(strategy, config.training, checkpoint_dir=checkpoint_dir)
     if strategy.kind == "frozen":
-        fit = _fit_frozen(config, strategy, predictor, splits, trainer, resume, cache, loaded.fingerprint)
+        fit = _fit_frozen(config, strategy, predictor, splits, trainer, resume, cache, fingerprint)
     else:
         eval_features = predictor.featurize(splits.eval)
         features = {"train": predictor.featurize(splits.train),
                     **{name: predictor.featurize(examples) for name, examples in sources.items()}}
         batches = strategy.batch_source(features, predictor.collator, config.training)
         fit = trainer.fit(model, batches, lambda m: predictor.metrics_on(m, eval_features, splits.eval), resume=resume)
+    if strategy.saves_delta and config.init_from:  # saved as full weights: fold the delta in
+        strategy.merge(model)
     model.eval()
     return Fitted(predictor, fit, parameters, loaded.info)
+
+
+def _build_model(config: RunConfig, strategy: Strategy, task: Any, splits: Splits) -> tuple[Any, Any, dict, str]:
+    """(loaded source, prepared task model, saved-model meta, weights fingerprint for the embedding cache)."""
+    loaded = strategy.load_source(config.model, splits.train, seq2seq=task.generative)
+    model = task.build_model(loaded, strategy.mlp_hidden)
+    meta = {"task": task.name, "task_options": dataclasses.asdict(task.config), "strategy": strategy.name,
+            "source_model": config.model, "mlp_hidden": strategy.mlp_hidden}
+    fingerprint = loaded.fingerprint
+    if config.init_from:  # sequential transfer: the source run's weights, then the strategy's structure
+        start = initialise_from(model, config.init_from, task)
+        meta["init_from"] = start.describe()
+        fingerprint = f"{fingerprint}+{start.fingerprint}"
+    model = strategy.prepare(model)
+    if loaded.info:
+        meta["encoder"] = loaded.info
+    if strategy.saves_delta and not config.init_from:  # a delta on the source run would need that run to load
+        meta["base_model"] = base_reference(config.model, loaded.fingerprint)
+        meta["strategy_options"] = strategy.options()
+    return loaded, model, meta, fingerprint
 
 
 def _fit_frozen(config: RunConfig, strategy: Strategy, predictor: NeuralPredictor, splits: Splits, trainer: Trainer,

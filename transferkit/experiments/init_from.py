@@ -1,0 +1,91 @@
+"""Sequential transfer: start a run from the trained weights of another finished run.
+
+Intermediate-task training (STILTs, Phang et al. 2018) and the few-shot cross-lingual recipe
+"fine-tune on the source language first, then on k target-language labels per class" (Lauscher
+et al. 2020, "From Zero to Hero") both initialise the target run with θ₀ = θ*_source, the
+parameters a previous run ended with, instead of the pretrained checkpoint's.
+
+``init_from: RUN_DIR`` copies that run's encoder into the new model before the strategy prepares
+it (so LoRA/BitFit then train a delta on top of the source run's encoder), and its head too when
+the two runs predict the same labels (same order, same shapes); a delta run (LoRA/BitFit) is
+merged first.  The new run saves full weights, so it never depends on the source run's directory
+to load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from transferkit.core.errors import UserError
+from transferkit.serving import NeuralPredictor
+from transferkit.serving.predictor import META_FILE, load_predictor, merge_delta
+
+
+@dataclass(frozen=True)
+class Initialisation:
+    """What was copied from the source run: ``head`` is True when its head was kept."""
+
+    run: str
+    head: bool
+    fingerprint: str
+
+    def describe(self) -> dict[str, Any]:
+        return {"run": self.run, "head": "kept" if self.head else "new (labels differ)", "fingerprint": self.fingerprint}
+
+
+def check_start(run_dir: str, model_ref: str, task_name: str, strategy: Any) -> None:
+    """Before any work: ``run_dir`` is a finished neural run of the same task, trained from ``model_ref``."""
+    where = f"init_from {run_dir}"
+    if strategy.kind == "classical":
+        raise UserError(f"{where}: strategy '{strategy.name}' trains no encoder to start from a run")
+    model_dir = _model_dir(run_dir)
+    if not os.path.isfile(os.path.join(model_dir, META_FILE)):
+        raise UserError(f"{where}: not a finished neural transferkit run (no model/{META_FILE})")
+    with open(os.path.join(model_dir, META_FILE), encoding="utf-8") as handle:
+        meta = json.load(handle)
+    if meta.get("task") != task_name:
+        raise UserError(f"{where}: that run's task is '{meta.get('task')}', this run's is '{task_name}'")
+    if meta.get("source_model") != model_ref:
+        raise UserError(f"{where}: that run was trained from model '{meta.get('source_model')}', this run loads "
+                        f"'{model_ref}': set model: {meta.get('source_model')}")
+
+
+def initialise_from(model: Any, run_dir: str, task: Any) -> Initialisation:
+    """Copy ``run_dir``'s encoder (and head when labels match) into ``model`` (checked by :func:`check_start`)."""
+    predictor = load_predictor(run_dir)
+    if not isinstance(predictor, NeuralPredictor):
+        raise UserError(f"init_from {run_dir}: a {type(predictor).__name__} model has no encoder to start from")
+    if "base_model" in predictor.meta:
+        predictor = merge_delta(predictor)
+    source = predictor.model
+    try:
+        model.backbone.load_state_dict(source.backbone.state_dict(), strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise UserError(f"init_from {run_dir}: its encoder does not fit this run's ({first})") from None
+    head = predictor.labels == list(task.labels) and _same_shapes(model.head, source.head)
+    if head:
+        model.head.load_state_dict(source.head.state_dict())
+    return Initialisation(run_dir, head, _fingerprint(run_dir))
+
+
+def _same_shapes(a: Any, b: Any) -> bool:
+    shapes_a = {k: tuple(v.shape) for k, v in a.state_dict().items()}
+    return shapes_a == {k: tuple(v.shape) for k, v in b.state_dict().items()}
+
+
+def _fingerprint(run_dir: str) -> str:
+    """sha256 of the source run's model.safetensors (what the new run starts from)."""
+    digest = hashlib.sha256()
+    with open(os.path.join(_model_dir(run_dir), "model.safetensors"), "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _model_dir(run_dir: str) -> str:
+    return os.path.join(run_dir, "model") if os.path.isdir(os.path.join(run_dir, "model")) else run_dir
