@@ -92,3 +92,22 @@ def test_gradual_unfreeze_trains_head_first_then_one_group_per_epoch(tiny_model,
     assert any(n.startswith("head.") for n in trainable) and any("pooler" in n for n in trainable)
     assert any("encoder.layer.1." in n for n in trainable)
     assert not any("encoder.layer.0." in n or "embeddings" in n for n in trainable)
+
+
+@pytest.mark.parametrize(("setting", "rows", "frozen"), [
+    ("auto", None, False), ("true", None, True), ("auto", 100_000, True), ("false", 100_000, False)])
+def test_word_embeddings_freeze_for_large_vocabularies_by_default(tiny_model, toy_files, setting, rows, frozen) -> None:
+    strategy = Finetune(FinetuneConfig(freeze_word_embeddings=setting))
+    loaded = load_backbone(tiny_model)
+    if rows is not None:  # a multilingual-sized vocabulary (the toy data uses the first rows only)
+        loaded.backbone.resize_token_embeddings(rows)
+    task = ClassificationTask(labels=["neg", "pos"])
+    model = strategy.prepare(TaskModel.build(loaded.backbone, task))
+    words = model.backbone.get_input_embeddings().weight
+    in_optimizer = {id(p) for g in strategy.param_groups(model, 1e-3, 1e-3, 0.0) for p in g["params"]}
+    assert words.requires_grad != frozen and (id(words) in in_optimizer) != frozen
+    before = snapshot(model)
+    fit(model, loaded.tokenizer, task, strategy, toy_files)
+    moved = changed(model, before)
+    assert ("backbone.embeddings.word_embeddings.weight" in moved) != frozen
+    assert "backbone.embeddings.position_embeddings.weight" in moved  # the rest of the embeddings train

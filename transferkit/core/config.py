@@ -212,6 +212,8 @@ def coerce(value: Any, hint: Any, where: str) -> Any:  # noqa: PLR0911 - one bra
                 errors.append(str(exc))
         raise UserError(errors[-1] if errors else f"{where}: invalid value {value!r}")
     if origin is Literal:
+        if isinstance(value, bool) and str(value).lower() in args:  # YAML's true/false for a "true"/"false" choice
+            value = str(value).lower()
         if value not in args:
             raise UserError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}{closest(str(value), map(str, args))}")
         return value

@@ -6,12 +6,18 @@
   (Howard & Ruder 2018, ULMFiT "discriminative fine-tuning"; Sun et al. 2019 for BERT).
 * ``gradual_unfreeze``: epoch 0 trains the head only; each further epoch unfreezes the next
   group from the top (ULMFiT).
+* ``freeze_word_embeddings``: the input word-embedding matrix ``E ∈ R^{|V|×d}`` stays fixed.  By
+  default (``auto``) only for vocabularies of ``LARGE_VOCABULARY`` rows or more: multilingual
+  encoders (XLM-R's |V| = 250k: 96M of multilingual-e5-small's 118M parameters) would otherwise
+  pay a dense gradient and two AdamW moments for all of E every step, although a target dataset
+  touches a few thousand rows (and the untouched rows would not move anyway).  Frozen, E carries
+  no gradient and no optimizer state; position/type embeddings and the embedding LayerNorm train.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from transferkit.core.config import option
 from transferkit.core.contracts import Callback, TrainState
@@ -25,6 +31,13 @@ class FinetuneConfig:
     freeze_layers: int = option(0, "freeze embeddings + the bottom k transformer layers (0 = train everything)")
     layerwise_lr_decay: float = option(1.0, "multiply the learning rate by this per layer going down (1 = uniform)")
     gradual_unfreeze: bool = option(False, "ULMFiT: train the head first, unfreeze one group per epoch from the top")
+    freeze_word_embeddings: Literal["auto", "true", "false"] = option(
+        "auto", "keep the input word-embedding matrix fixed; auto = when the vocabulary has >= 100,000 rows "
+                "(multilingual models: no gradient or optimizer state for 250k rows the data barely uses)")
+
+
+LARGE_VOCABULARY = 100_000
+"""``freeze_word_embeddings: auto`` freezes the word embeddings of vocabularies at least this large."""
 
 
 class Finetune(Strategy):
@@ -46,7 +59,18 @@ class Finetune(Strategy):
         if not 0 <= k <= len(layers):
             raise UserError(f"strategy.freeze_layers={k}: the model has {len(layers)} layers; use 0..{len(layers)}")
         frozen = {"embeddings", *layers[:k]} if k > 0 else set()
-        return [(name, params) for name, params in groups if name not in frozen and params]
+        fixed = self.fixed_parameters(model)
+        kept = [(name, [(n, p) for n, p in params if id(p) not in fixed]) for name, params in groups if name not in frozen]
+        return [(name, params) for name, params in kept if params]
+
+    def fixed_parameters(self, model: Any) -> set[int]:
+        """ids of parameters that never train whatever the layer settings: the word embeddings when frozen."""
+        embeddings = model.backbone.get_input_embeddings()
+        rows = embeddings.weight.shape[0]
+        setting = self.config.freeze_word_embeddings
+        if setting == "true" or (setting == "auto" and rows >= LARGE_VOCABULARY):
+            return {id(embeddings.weight)}
+        return set()
 
     def prepare(self, model: Any) -> Any:
         set_trainable(list(model.named_parameters()), False)
