@@ -44,7 +44,7 @@ def test_encode_unseen_labels_names_them_row_file_and_known():
     labels = LabelMap(["neg", "pos"])
     message = one_line_error(
         lambda: labels.encode(["pos", "neutral", "neg", "mixed", "neutral"], "dev.csv", [2, 3, 4, 5, 6], "line"),
-        "dev.csv line 3", "labels in eval that training never saw", "'neutral'", "'mixed'", "'neg', 'pos'",
+        "dev.csv line 3", "labels that training never saw", "'neutral'", "'mixed'", "'neg', 'pos'",
     )
     assert "3 rows" in message
 

@@ -112,7 +112,7 @@ class LabelMap:
             first = int(unknown[0])
             unseen = list(dict.fromkeys(labels[i] for i in unknown.tolist()))
             raise UserError(
-                f"{at(source, unit, _row(rows, first))}: labels in eval that training never saw: {show_list(unseen)} "
+                f"{at(source, unit, _row(rows, first))}: labels that training never saw: {show_list(unseen)} "
                 f"({unknown.size} rows); training labels: {show_list(self.names)}; fix or remove those rows"
             )
         return ids.tolist()
