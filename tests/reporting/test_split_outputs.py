@@ -85,9 +85,13 @@ def test_report_compares_on_the_test_set_and_shows_every_split(two_tests, tmp_pa
         f"{on_eval['mean']:.3f} ± {on_eval['std']:.3f}"
     splits = _section(text, "accuracy per split")
     header = [c.strip() for c in next(line for line in splits.splitlines() if line.startswith("|")).strip("|").split("|")]
-    assert header[-3:] == ["accuracy on test:en", "accuracy on test:zh", "accuracy on eval (selection split)"]
+    assert header[-4:] == ["accuracy on test:en", "accuracy on test:zh", "accuracy on eval (selection split)",
+                           "gap (test:en − test:zh)"]
     zh = summarize(cells, "accuracy", split="test:zh")[0]
-    assert _row(splits, zh["strategy"], str(zh["data.budget"]))[3] == f"{zh['mean']:.3f} ± {zh['std']:.3f}"
+    en = next(r for r in summarize(cells, "accuracy", split="test:en")
+              if (r["strategy"], r["data.budget"]) == (zh["strategy"], zh["data.budget"]))
+    row = _row(splits, zh["strategy"], str(zh["data.budget"]))
+    assert row[3] == f"{zh['mean']:.3f} ± {zh['std']:.3f}" and row[-1] == f"{en['mean'] - zh['mean']:.3f}"
     assert "## Paired comparisons on test:en" in text
     assert "## Learning curves: per-epoch eval (selection split)" in text
 

@@ -8,7 +8,8 @@ of them (``metric``, by default the task's primary: accuracy, entity F1, QA F1, 
 Figures come from one split (``split``, by default the first test set when the runs have one,
 else eval), named in the meta line and in each table's caption; an eval split that
 best-checkpoint restore selected on is labelled "eval (selection split)".  When the runs have
-test sets, a table puts ``metric`` on every split side by side.
+test sets, a table puts ``metric`` on every split side by side, with the gap between the first
+test set and each other one (cross-lingual transfer: list the source language's test set first).
 """
 
 from __future__ import annotations
@@ -116,6 +117,13 @@ def _split_rows(cells: Sequence[Cell], metric: str, info: TaskInfo) -> tuple[lis
     header = _axis_header(axes, info) + [f"{metric} on {grid_split_label(cells, s)}" for s in splits]
     digits = {s: _digits(cells, metric, s) for s in splits}
     rows = [[_fmt(v) for v in key] + [_mean_std(per_split[s].get(key), digits[s]) for s in splits] for key in keys]
+    tests = [s for s in splits if s != EVAL]
+    for other in tests[1:]:  # the transfer gap: the first test set (e.g. the source language) minus each other
+        header.append(f"gap ({tests[0]} − {other})")
+        for key, row in zip(keys, rows, strict=True):
+            first, second = per_split[tests[0]].get(key), per_split[other].get(key)
+            gap = None if first is None or second is None else first["mean"] - second["mean"]
+            row.append(_fmt(gap, digits[other]))
     return header, rows
 
 
