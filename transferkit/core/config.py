@@ -67,6 +67,7 @@ class SourceConfig:
     text_pair_column: str | None = option(None, "second text column (null = data.text_pair_column)")
     label_column: str | None = option(None, "label column; null = a text-only (unlabelled) source")
     format: str = option("auto", "file format (as data.format)")
+    columns: list[str] | None = option(None, "field names of a csv/tsv file without a header line (null = data.columns)")
 
 
 def source_configs(sources: dict[str, Any] | None, where: str = "data.sources") -> dict[str, SourceConfig]:
@@ -98,11 +99,19 @@ class DataConfig:
     text_column: str = option("text", "column holding the text")
     text_pair_column: str | None = option(None, "second text column for sentence-pair tasks")
     label_column: str = option("label", "column holding the label (string or int)")
+    columns: list[str] | None = option(
+        None, "field names of csv/tsv files that have no header line, in file order, e.g. [premise, hypothesis, label] "
+              "(then every line is a record); null = the first line is the header")
+    drop_empty: bool = option(False, "drop rows whose text is empty (one warning counts them) instead of stopping "
+                                     "with an error naming the first one")
     eval_fraction: float = option(0.1, "fraction of train held out for eval when no eval file is given")
     budget: float | None = option(None, "label budget: k examples per class (int >= 1) or a fraction (0-1)")
     max_train_examples: int | None = option(None, "cap on training examples after budgeting (stratified)")
     max_eval_examples: int | None = option(None, "cap on eval examples (stratified sample; speeds up grids)")
     max_length: int = option(128, "maximum tokens per example (longer ones are truncated)")
+    unk_warning: float = option(
+        0.05, "warn (once per data set, at train and predict time) when more than this share of a sample's tokens "
+              "map to the tokenizer's unknown token, e.g. Chinese text under an English-only model; 0 disables")
     split_seed: int = option(13, "seed for the train/eval split (fixed, so every run shares one eval set)")
     budget_seed: int | None = option(None, "seed for the label-budget sample; null = training.seed (a new sample per seed)")
 

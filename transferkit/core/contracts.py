@@ -82,6 +82,8 @@ class Task(Protocol):
     ``metric_titles`` (how a card titles them), ``budget_unit`` (what ``data.budget`` counts)
     and ``feature_kind`` (what a frozen encoder caches for it: pooled vectors, token states,
     or nothing) and ``generative`` (the task needs a whole encoder-decoder LM).
+    ``input_texts`` gives the strings the tokenizer reads from examples (texts and pairs, sentences,
+    questions and contexts, documents and summaries) for checks such as the ``[UNK]`` rate.
     """
 
     name: ClassVar[str]
@@ -99,6 +101,7 @@ class Task(Protocol):
     def read_splits(cls, data: Any, config: Any, seed: int) -> Splits: ...
     def read(self, path: str, data: Any, require_targets: bool = True) -> Any: ...
     def from_inputs(self, inputs: Any) -> Any: ...
+    def input_texts(self, examples: Any) -> list[str]: ...
     def data_summary(self, examples: Any) -> dict[str, Any]: ...
     def build_model(self, loaded: Any, mlp_hidden: int = 0) -> Any: ...
     def model_from_config(self, config: Any, mlp_hidden: int = 0) -> Any: ...
@@ -121,11 +124,16 @@ StrategyKind = Literal["neural", "frozen", "classical"]
 
 @runtime_checkable
 class Predictor(Protocol):
-    """A fitted model that maps examples to task predictions and saves itself."""
+    """A fitted model that maps examples to task predictions and saves itself.
+
+    ``check_inputs`` warns (never raises) when examples look unreadable by the model, e.g. when
+    many of their tokens are the tokenizer's ``[UNK]``.
+    """
 
     labels: list[str]
 
     def predict(self, examples: Any) -> Any: ...
+    def check_inputs(self, examples: Any, where: str) -> None: ...
     def save(self, directory: str) -> None: ...
 
 

@@ -42,24 +42,29 @@ class Table:
         return at(self.source, self.unit, self.rows[index])
 
 
-def read_table(path: str, format: str = "auto") -> Table:
+def read_table(path: str, format: str = "auto", columns: list[str] | None = None) -> Table:
     """Read ``path`` as csv, tsv, jsonl or a Hugging Face dataset (``hf``).
 
     ``auto`` picks by extension; a directory or an ``hf:NAME[:CONFIG][@SPLIT]`` spec
-    means a Hugging Face dataset.  Any problem with the file raises a one-line UserError.
+    means a Hugging Face dataset.  ``columns`` names the fields of a csv/tsv file that has
+    no header line (every line is then a record).  Any problem with the file raises a
+    one-line UserError.
     """
     path = str(path)
     if format not in FORMATS:
         raise UserError(f"{path}: {unknown_name('format', str(format), FORMATS[1:])}")
     if format == "auto":
         format = detect_format(path)
+    if columns and format not in ("csv", "tsv"):
+        raise UserError(f"{path}: data.columns names the fields of a headerless csv/tsv file, but this is {format}; "
+                        "unset data.columns")
     if format == "hf":
         return _read_hf(path)
     check_file(path)
     text = decode_file(path)
     if format == "jsonl":
         return _read_jsonl(text, path)
-    return _read_delimited(text, path, delimiter="," if format == "csv" else "\t")
+    return _read_delimited(text, path, "," if format == "csv" else "\t", list(columns) if columns else None)
 
 
 def detect_format(path: str) -> str:
@@ -95,13 +100,27 @@ def decode_file(path: str) -> str:
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise UserError(
             f"{path} line {line}: byte 0x{raw[exc.start]:02x} at byte offset {exc.start} (column {column}) "
-            "is not valid UTF-8; re-save the file as UTF-8"
+            f"is not valid UTF-8; {_encoding_hint(raw, path)}"
         ) from None
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def _read_delimited(text: str, path: str, delimiter: str) -> Table:
-    """CSV (quoted fields) or TSV (no quoting: SST-2 sentences contain quotes)."""
+def _encoding_hint(raw: bytes, path: str) -> str:
+    """What to do about a file that is not UTF-8: name the encoding it does decode as, if a common one."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return f"it is UTF-16 (byte-order mark): convert it, e.g. iconv -f UTF-16 -t UTF-8 {path}"
+    try:
+        raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return "re-save the file as UTF-8"
+    return f"it decodes as GBK/GB18030 (Chinese): convert it, e.g. iconv -f GB18030 -t UTF-8 {path}"
+
+
+def _read_delimited(text: str, path: str, delimiter: str, columns: list[str] | None = None) -> Table:
+    """CSV (quoted fields) or TSV (no quoting: SST-2 sentences contain quotes).
+
+    Without ``columns`` the first record is the header; with them every record is data.
+    """
     quoting = csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
     records: list[list[str]] = []
@@ -119,16 +138,23 @@ def _read_delimited(text: str, path: str, delimiter: str) -> Table:
         raise UserError(f"{path} line {reader.line_num}: cannot parse ({one_line(exc)}); fix the line") from None
     if not records:
         raise UserError(f"{path}: file is empty; expected a header line with column names, then one record per line")
-    header, body = records[0], records[1:]
-    _check_header(header, path, starts[0])
+    skip = 0 if columns else 1  # records before the data: the header line, unless data.columns names the fields
+    header, body = columns or records[0], records[skip:]
+    if not columns:
+        _check_header(header, path, starts[0])
+    elif len(set(columns)) < len(columns):
+        raise UserError(f"{path}: data.columns names a column twice ({', '.join(columns)}); give distinct names")
+    elif records[0] == columns:
+        raise UserError(f"{path} line {starts[0]}: the file has a header line ({', '.join(columns)}); "
+                        "unset data.columns (it is for files without one)")
     if not body:
         raise UserError(f"{path}: no records after the header line; add at least one record")
-    _check_widths(body, header, path, starts[1:], ends[1:], delimiter)
+    _check_widths(body, header, path, starts[skip:], ends[skip:], delimiter)
     columns_data = list(zip(*body, strict=True))
     return Table(
         columns=list(header),
         data={name: list(values) for name, values in zip(header, columns_data, strict=True)},
-        rows=starts[1:],
+        rows=starts[skip:],
         source=path,
     )
 

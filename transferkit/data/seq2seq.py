@@ -62,15 +62,17 @@ class Seq2SeqExamples:
 
 
 def read_pairs(
-    path: str, format: str = "auto", source_column: str = "document", target_column: str | None = "summary"
+    path: str, format: str = "auto", source_column: str = "document", target_column: str | None = "summary",
+    columns: list[str] | None = None,
 ) -> Seq2SeqExamples:
-    """Read pairs from a csv, tsv, jsonl file or Hugging Face dataset (see ``read_table``).
+    """Read pairs from a csv, tsv, jsonl file or Hugging Face dataset (see ``read_table``; ``columns``
+    names the fields of a headerless csv/tsv).
 
     ``target_column=None`` reads documents only (for prediction).  A missing column, a
     missing/non-text value or an empty document or summary raises a one-line UserError
     naming the file and the first bad line.
     """
-    table = read_table(path, format=format)
+    table = read_table(path, format=format, columns=columns)
     columns = [source_column] if target_column is None else [source_column, target_column]
     for column in columns:
         if column not in table.columns:

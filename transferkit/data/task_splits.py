@@ -33,8 +33,9 @@ from transferkit.data.tagging import TAGGED_FORMATS, TaggedSentences, read_tagge
 def read_examples(path: str, data: DataConfig, label_map: LabelMap | None, require_labels: bool = True
                   ) -> tuple[TextExamples, LabelMap | None]:
     """Read one file with the configured columns (labels encoded against ``label_map`` if given)."""
-    table = read_table(path, data.format)
-    return to_examples(table, data.text_column, data.label_column, data.text_pair_column, label_map, require_labels)
+    table = read_table(path, data.format, data.columns)
+    return to_examples(table, data.text_column, data.label_column, data.text_pair_column, label_map, require_labels,
+                       data.drop_empty)
 
 
 def require_train(data: DataConfig) -> str:
@@ -168,7 +169,7 @@ def read_seq2seq_file(path: str, data: DataConfig, task_config: Any, require_tar
         return read_parallel(path, target_path)
     target = task_config.target_column if require_targets else None
     fmt = data.format if data.format in ("csv", "tsv", "jsonl", "hf") else "auto"
-    return read_pairs(path, fmt, task_config.source_column, target)
+    return read_pairs(path, fmt, task_config.source_column, target, data.columns)
 
 
 def parallel_target(path: str) -> str | None:

@@ -77,7 +77,9 @@ def evaluate_run(run_dir: str, data: str, text_column: str | None = None, label_
     predictor = load_predictor(run_dir)
     task = _saved_task(run_dir, saved)
     columns = {"text_column": text_column, "label_column": label_column, "text_pair_column": text_pair_column}
-    return evaluate(predictor, task, task.read(data, _data_config(saved, columns)))
+    examples = task.read(data, _data_config(saved, columns))
+    predictor.check_inputs(examples, data)
+    return evaluate(predictor, task, examples)
 
 
 def predict_file(run_dir: str, input_path: str, output_path: str, text_column: str | None = None,
@@ -92,6 +94,7 @@ def predict_file(run_dir: str, input_path: str, output_path: str, text_column: s
     task = _saved_task(run_dir, saved)
     data = _data_config(saved, {"text_column": text_column, "text_pair_column": text_pair_column})
     examples = task.read(input_path, data, require_targets=False)
+    predictor.check_inputs(examples, input_path)
     return task.write_predictions(output_path, predictor.predict(examples), examples)
 
 

@@ -139,7 +139,8 @@ def read_sources(specs: dict[str, SourceConfig], task: Any, data: DataConfig) ->
                             "sources of other tasks need a multi-task strategy")
         columns = {"text_column": spec.text_column or data.text_column,
                    "text_pair_column": spec.text_pair_column or data.text_pair_column,
-                   "label_column": spec.label_column or data.label_column, "format": spec.format}
+                   "label_column": spec.label_column or data.label_column, "format": spec.format,
+                   "columns": spec.columns or data.columns}
         sources[name] = task.read(spec.path, dataclasses.replace(data, **columns),
                                   require_targets=spec.label_column is not None)
         if not len(sources[name]):
@@ -181,6 +182,8 @@ def fit_predictor(config: RunConfig, strategy: Strategy, task: Any, splits: Spli
         return Fitted(predictor, None, (size, size), {})
     loaded, model, meta, fingerprint = _build_model(config, strategy, task, splits)
     predictor = NeuralPredictor(model, loaded.tokenizer, config.data.max_length, meta, config.training.eval_batch_size)
+    for where, examples in _named_data(config.data, splits):
+        predictor.check_inputs(examples, where)
     parameters = count_parameters(model)
     trainer = Trainer(strategy, config.training, checkpoint_dir=checkpoint_dir)
     if strategy.kind == "frozen":
@@ -202,7 +205,9 @@ def _build_model(config: RunConfig, strategy: Strategy, task: Any, splits: Split
     loaded = strategy.load_source(config.model, splits.train, seq2seq=task.generative)
     model = task.build_model(loaded, strategy.mlp_hidden)
     meta = {"task": task.name, "task_options": dataclasses.asdict(task.config), "strategy": strategy.name,
-            "source_model": config.model, "mlp_hidden": strategy.mlp_hidden}
+            "source_model": config.model, "mlp_hidden": strategy.mlp_hidden,
+            # word vectors report their own coverage; a subword tokenizer's [UNK] rate is checked here
+            "unk_warning": config.data.unk_warning if strategy.source_kind == "transformer" else 0.0}
     fingerprint = loaded.fingerprint
     if config.init_from:  # sequential transfer: the source run's weights, then the strategy's structure
         start = initialise_from(model, config.init_from, task)
@@ -215,6 +220,14 @@ def _build_model(config: RunConfig, strategy: Strategy, task: Any, splits: Split
         meta["base_model"] = base_reference(config.model, loaded.fingerprint)
         meta["strategy_options"] = strategy.options()
     return loaded, model, meta, fingerprint
+
+
+def _named_data(data: DataConfig, splits: Splits) -> list[tuple[str, Any]]:
+    """The data sets a run reads from files, named as in the config: train, eval (if a file), each test set."""
+    named = [("data.train", splits.train), *([("data.eval", splits.eval)] if data.eval else [])]
+    tests = data.test if isinstance(data.test, dict) else {}
+    return named + [(f"data.test.{name}" if name in tests else "data.test", examples)
+                    for name, examples in splits.tests.items()]
 
 
 def _fit_frozen(config: RunConfig, strategy: Strategy, predictor: NeuralPredictor, splits: Splits, trainer: Trainer,

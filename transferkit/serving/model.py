@@ -25,11 +25,17 @@ class Model:
     def predict(self, inputs: Sequence[Any]) -> list[Any]:
         """Labels for texts (classification), tag lists for sentences (NER), answers for (question, context)
         pairs (QA), summaries for documents."""
-        return self.task.present(self.predictor.predict(self.task.from_inputs(inputs)))
+        return self.task.present(self.predictor.predict(self._examples(inputs)))
 
     def predict_proba(self, inputs: Sequence[Any]) -> np.ndarray:
         """(n, num_labels) class probabilities, columns in ``labels`` order (classification)."""
-        return self.task.probabilities(self.predictor.predict(self.task.from_inputs(inputs)))
+        return self.task.probabilities(self.predictor.predict(self._examples(inputs)))
+
+    def _examples(self, inputs: Sequence[Any]) -> Any:
+        """The task's examples of ``inputs``, checked once for text the model cannot read (``[UNK]`` rate)."""
+        examples = self.task.from_inputs(inputs)
+        self.predictor.check_inputs(examples, "the predict() inputs")
+        return examples
 
     def __repr__(self) -> str:
         return f"Model({self.run_dir!r}, task={self.task.name}, labels={self.labels})"

@@ -20,10 +20,11 @@ import logging
 import os
 from typing import Any
 
-from transferkit.core.config import build_dataclass
+from transferkit.core.config import DataConfig, build_dataclass
 from transferkit.core.contracts import Predictor
 from transferkit.core.errors import UserError
 from transferkit.data.collate import PaddingCollator
+from transferkit.data.unknown_tokens import warn_unknown_tokens
 from transferkit.models import get_entry, load_backbone, resolve
 from transferkit.serving.hub_layout import backbone_config, load_weights, plan_layout, read_state, write_model
 from transferkit.strategies import STRATEGIES
@@ -55,6 +56,13 @@ class NeuralPredictor:
         """The task's metrics of ``model`` on pre-featurised ``examples`` (per-epoch evaluation)."""
         predictions = self.task.decode(self.outputs(model, features, batch_size), features, examples, self.tokenizer)
         return self.task.metrics(predictions, self.task.references(examples))
+
+    def check_inputs(self, examples: Any, where: str) -> None:
+        """Warn once when more than ``meta["unk_warning"]`` (the run's ``data.unk_warning``) of the tokens of
+        ``examples`` (named ``where``) are the tokenizer's unknown token: text this model cannot read."""
+        threshold = self.meta.get("unk_warning", DataConfig.unk_warning)
+        warn_unknown_tokens(self.task.input_texts(examples), self.tokenizer, where,
+                            self.meta.get("source_model", "the run's model"), threshold)
 
     def predict(self, examples: Any) -> Any:
         """Task-space predictions: class probabilities, tag sequences, answer spans, summaries."""

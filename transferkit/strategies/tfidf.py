@@ -40,6 +40,9 @@ class TfidfPredictor:
     def __init__(self, vectorizer: Any, classifier: Any, labels: list[str], config: TfidfConfig) -> None:
         self.vectorizer, self.classifier, self.labels, self.config = vectorizer, classifier, labels, config
 
+    def check_inputs(self, examples: TextExamples, where: str) -> None:
+        """Nothing to check: words outside the fitted vocabulary are simply not counted."""
+
     def predict(self, examples: TextExamples) -> np.ndarray:
         """Class probabilities (n, num_labels), as the classification task decodes them."""
         probabilities = self.classifier.predict_proba(self.vectorizer.transform(_documents(examples)))

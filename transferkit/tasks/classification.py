@@ -70,6 +70,10 @@ class ClassificationTask(EncoderTask):
             return TextExamples([str(a) for a, _ in items], text_pairs=[str(b) for _, b in items])
         return TextExamples([str(text) for text in items])
 
+    def input_texts(self, examples: TextExamples) -> list[str]:
+        """The texts and, for pairs, the second texts."""
+        return [*examples.texts, *(examples.text_pairs or [])]
+
     def data_summary(self, examples: TextExamples) -> dict[str, Any]:
         return {"training class counts": class_counts(examples, LabelMap(self.labels))}
 

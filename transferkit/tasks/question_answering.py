@@ -76,6 +76,10 @@ class QuestionAnsweringTask(EncoderTask):
         return QAExamples([str(i) for i in range(len(pairs))], [q for q, _ in pairs], [c for _, c in pairs], None,
                           [""] * len(pairs))
 
+    def input_texts(self, examples: QAExamples) -> list[str]:
+        """Questions, then each distinct context once."""
+        return [*examples.questions, *dict.fromkeys(examples.contexts)]
+
     def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> TokenHead:
         return TokenHead(hidden_size, 2, self.config.dropout)
 

@@ -81,6 +81,10 @@ class SummarizationTask:
         documents = [str(text) for text in inputs]
         return Seq2SeqExamples(documents, None, list(range(1, len(documents) + 1)))
 
+    def input_texts(self, examples: Seq2SeqExamples) -> list[str]:
+        """Documents and, when read, their summaries (the tokenizer reads both)."""
+        return [*examples.sources, *(examples.targets or [])]
+
     def data_summary(self, examples: Seq2SeqExamples) -> dict[str, Any]:
         return {}
 

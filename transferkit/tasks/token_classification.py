@@ -87,6 +87,10 @@ class TokenClassificationTask(EncoderTask):
 
         return TaggedSentences([tokens(item) for item in inputs])
 
+    def input_texts(self, examples: TaggedSentences) -> list[str]:
+        """Each sentence's tokens joined by spaces (as the tokenizer reads words given ``is_split_into_words``)."""
+        return [" ".join(tokens) for tokens in examples.tokens]
+
     def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> TokenHead:
         return TokenHead(hidden_size, len(self.labels), self.config.dropout)
 

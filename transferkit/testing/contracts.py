@@ -237,8 +237,19 @@ def check_task_evaluates_and_writes(case: TaskCase) -> None:
     case.observed.update(metrics=metrics)
 
 
+def check_task_exposes_input_texts(case: TaskCase) -> None:
+    """input_texts gives the non-empty strings the tokenizer reads, at least one per example (for the [UNK] check)."""
+    task, examples = _task(case), case.observed["splits"].eval
+    texts = task.input_texts(examples)
+    if not isinstance(texts, list) or len(texts) < len(examples):
+        _fail("input_texts gives a list with at least one text per example", f"{type(texts).__name__}")
+    if not all(isinstance(text, str) and text.strip() for text in texts):
+        _fail("input_texts gives non-empty strings")
+
+
 TASK_CHECKS: list[Callable[[TaskCase], None]] = [
-    check_task_declares_contract, check_task_reads_and_featurizes, check_task_evaluates_and_writes,
+    check_task_declares_contract, check_task_reads_and_featurizes, check_task_exposes_input_texts,
+    check_task_evaluates_and_writes,
 ]
 
 
