@@ -87,3 +87,18 @@ def test_lora_without_a_learning_rate_gets_its_own_default(tiny_model, files, tm
                             "--set", "training.learning_rate=2e-5"], capsys, monkeypatch)
     with open(tmp_path / "set" / "config.yaml") as handle:
         assert yaml.safe_load(handle)["training"]["learning_rate"] == pytest.approx(2e-5)
+
+
+def test_a_test_set_with_its_own_columns_and_format(tiny_model, files, tmp_path) -> None:
+    """Cross-lingual test sets come from other corpora: each names its own columns (and format)."""
+    other = tmp_path / "other.tsv"
+    with open(files["b"], encoding="utf-8") as source:
+        rows = [line.rstrip("\n").rsplit(",", 1) for line in source][1:]
+    other.write_text("stars\treview\n" + "".join(f"{label}\t{text}\n" for text, label in rows), encoding="utf-8")
+    test = {"same": files["b"], "other": {"path": str(other), "text_column": "review", "label_column": "stars"}}
+    result = train(config(tiny_model, files, str(tmp_path / "run"), test=test))
+    same, moved = result.metrics["test"]["same"], result.metrics["test"]["other"]
+    assert same["accuracy"] == moved["accuracy"] and same["confusion_matrix"] == moved["confusion_matrix"]
+    bad = {"other": {"path": str(other), "text_colum": "review"}}
+    one_line_error(lambda: train(config(tiny_model, files, str(tmp_path / "bad"), test=bad)),
+                   "data.test.other", "text_colum")

@@ -81,6 +81,14 @@ def source_configs(sources: dict[str, Any] | None, where: str = "data.sources") 
     return result
 
 
+def test_configs(test: str | dict[str, Any] | None) -> dict[str, SourceConfig]:
+    """``data.test`` as name -> :class:`SourceConfig` (a single file is the test set ``test``); unset columns
+    and format are the run's ``data`` ones."""
+    if not test:
+        return {}
+    return source_configs(test if isinstance(test, dict) else {"test": test}, "data.test")
+
+
 @dataclass
 class DataConfig:
     """Where the examples come from and how they are split."""
@@ -88,9 +96,9 @@ class DataConfig:
     train: str | None = option(None, "training file (csv/tsv/jsonl), HF datasets dir, or 'hf:NAME[:CONFIG]'")
     eval: str | None = option(None, "evaluation file (per-epoch evaluation, best-checkpoint selection); "
                                     "if absent, a stratified split of train")
-    test: str | dict[str, str] | None = option(
-        None, "held-out test file, or a mapping name -> file (several test sets, e.g. one per language); "
-              "each is evaluated once at the end")
+    test: str | dict[str, Any] | None = option(
+        None, "held-out test file, or a mapping name -> file or {path, text_column, label_column, ...} (several "
+              "test sets, e.g. one per language, each with its own columns); each is evaluated once at the end")
     sources: dict[str, Any] = option({}, "named extra data: NAME -> file or {path, text_column, label_column, task, format}"
                                          " (e.g. target_unlabeled for domain adaptation)")
     format: Literal["auto", "csv", "tsv", "jsonl", "hf", "conll", "chinese_bio", "msra", "squad"] = option(

@@ -2,18 +2,19 @@
 
 One loader per kind of data; each task's ``read_splits`` calls its own (the task decides,
 nobody switches on it).  Test sets: ``data.test`` is one file (named ``test``) or a mapping
-name -> file; each is read with the same reader.
+name -> file (or -> ``{path, columns...}``); each is read with the same reader.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from transferkit.core.config import DataConfig
+from transferkit.core.config import DataConfig, SourceConfig, test_configs
 from transferkit.core.contracts import Splits, TextExamples
 from transferkit.core.errors import UserError
 from transferkit.data import (
@@ -45,12 +46,21 @@ def require_train(data: DataConfig) -> str:
     return data.train
 
 
-def read_tests(data: DataConfig, read: Callable[[str], Any]) -> dict[str, Any]:
-    """Named test sets: ``data.test`` as one file (named ``test``) or a mapping name -> file."""
-    if not data.test:
-        return {}
-    files = data.test if isinstance(data.test, dict) else {"test": data.test}
-    return {str(name): read(path) for name, path in files.items()}
+def read_tests(data: DataConfig, read: Callable[[str, DataConfig], Any]) -> dict[str, Any]:
+    """Named test sets: ``data.test`` as one file (named ``test``) or a mapping name -> file or
+    ``{path, text_column, text_pair_column, label_column, format, columns}`` (each test set may have
+    its own columns, e.g. one file per language from different corpora; unset ones are ``data``'s)."""
+    return {name: read(spec.path, test_data(data, spec)) for name, spec in test_configs(data.test).items()}
+
+
+def test_data(data: DataConfig, spec: SourceConfig) -> DataConfig:
+    """``data`` with the columns and format a test set sets for itself."""
+    columns = {"text_column": spec.text_column, "text_pair_column": spec.text_pair_column,
+               "label_column": spec.label_column, "columns": spec.columns}
+    overrides: dict[str, Any] = {key: value for key, value in columns.items() if value is not None}
+    if spec.format != "auto":
+        overrides["format"] = spec.format
+    return dataclasses.replace(data, **overrides)
 
 
 def load_text_splits(data: DataConfig, seed: int = 0) -> Splits:
@@ -77,7 +87,7 @@ def load_text_splits(data: DataConfig, seed: int = 0) -> Splits:
     if data.max_eval_examples is not None:
         eval_examples = eval_examples.subset(cap_examples(eval_examples.labels, data.max_eval_examples, data.split_seed))
     check_trainable(train, labels)
-    return Splits(train, eval_examples, read_tests(data, lambda path: read_examples(path, data, labels)[0]), labels.names)
+    return Splits(train, eval_examples, read_tests(data, lambda path, test: read_examples(path, test, labels)[0]), labels.names)
 
 
 def _sample(train: Any, eval_examples: Any, data: DataConfig, seed: int, eval_rng: np.random.Generator
@@ -97,12 +107,12 @@ def _sample(train: Any, eval_examples: Any, data: DataConfig, seed: int, eval_rn
     return train, eval_examples
 
 
-def _random_split(train: Any, read: Callable[[str], Any], data: DataConfig, seed: int) -> tuple[Any, Any, dict[str, Any]]:
+def _random_split(train: Any, read: Callable[[str, DataConfig], Any], data: DataConfig, seed: int) -> tuple[Any, Any, dict[str, Any]]:
     """(train, eval, test) for tasks without class labels: the eval file, else a seeded random
     ``eval_fraction`` of train (``split_seed``); then budget and caps (:func:`_sample`)."""
     rng = np.random.default_rng(data.split_seed)
     if data.eval:
-        eval_examples = read(data.eval)
+        eval_examples = read(data.eval, data)
     else:
         if not 0 < data.eval_fraction < 1:
             raise UserError(f"data.eval_fraction must be between 0 and 1, got {data.eval_fraction}")
@@ -130,7 +140,7 @@ def load_tagged_splits(data: DataConfig, seed: int, task_config: Any) -> Splits:
     train = read_tagged_file(require_train(data), data, task_config)
     if train.tags is None:
         raise UserError(f"{data.train}: no tag column; token classification needs token and tag columns")
-    train, eval_examples, tests = _random_split(train, lambda path: read_tagged_file(path, data, task_config), data, seed)
+    train, eval_examples, tests = _random_split(train, lambda path, spec: read_tagged_file(path, spec, task_config), data, seed)
     return Splits(train, eval_examples, tests, tag_labels(train, task_config.scheme).names)
 
 
@@ -150,7 +160,7 @@ def load_qa_splits(data: DataConfig, seed: int) -> Splits:
             raise UserError(f"{data.train}: {titles} article title(s); hold out articles needs >= 2 or pass --eval FILE")
         train, eval_examples = split_by_title(train, max(1, round(titles * data.eval_fraction)))
     train, eval_examples = _sample(train, eval_examples, data, seed, np.random.default_rng(data.split_seed))
-    return Splits(train, eval_examples, read_tests(data, lambda path: read_squad(path, fmt)), ["start", "end"])
+    return Splits(train, eval_examples, read_tests(data, lambda path, _: read_squad(path, fmt)), ["start", "end"])
 
 
 def read_seq2seq_file(path: str, data: DataConfig, task_config: Any, require_targets: bool = True
@@ -188,7 +198,7 @@ def load_seq2seq_splits(data: DataConfig, seed: int, task_config: Any) -> Splits
     ``budget`` and caps count pairs (int) or a fraction.
     """
     train = read_seq2seq_file(require_train(data), data, task_config)
-    train, eval_examples, tests = _random_split(train, lambda path: read_seq2seq_file(path, data, task_config), data,
+    train, eval_examples, tests = _random_split(train, lambda path, spec: read_seq2seq_file(path, spec, task_config), data,
                                                 seed)
     return Splits(train, eval_examples, tests, [])
 

@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from transferkit.core.config import DataConfig, RunConfig, SourceConfig, build_dataclass, source_configs
+from transferkit.core.config import (
+    DataConfig,
+    RunConfig,
+    SourceConfig,
+    build_dataclass,
+    source_configs,
+    test_configs,
+)
 from transferkit.core.contracts import Predictor, Splits
 from transferkit.core.errors import UserError
 from transferkit.data import LabelMap
@@ -83,6 +90,7 @@ def components(config: RunConfig) -> Components:
                         f"(it supports: {', '.join(sorted(strategy.supports))})")
     strategy.check_task(task_cls)
     strategy.check_sources(list(source_configs(config.data.sources)))
+    test_configs(config.data.test)  # a malformed test-set entry fails here, before any work
     if config.init_from:
         check_start(config.init_from, config.model, task_cls.name, strategy)
     return Components(strategy, task_cls, task_config)
