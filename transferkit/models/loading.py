@@ -55,6 +55,9 @@ class LoadedModel:
     random_init: bool = False
     info: dict[str, Any] = field(default_factory=dict)
     """Facts worth recording with the run (e.g. word-vector vocabulary coverage)."""
+    encoder: Any = None
+    """A frozen text encoder (``core.contracts.TextEncoder``) that maps texts to vectors itself, for
+    a ``text_encoder`` source; then ``tokenizer`` is None and ``backbone`` holds no weights."""
 
     @property
     def config(self) -> PretrainedConfig:
@@ -73,7 +76,7 @@ def resolve(ref: str) -> ResolvedModel:
 
     Raises:
         UserError: a static word-vector model (catalog entry or vectors file: those are for
-            strategy ``word_vectors``), a path-like reference that does not exist, a file instead of a directory,
+            strategy ``word_vectors``), a frozen text encoder (strategy ``feature_extraction``), a path-like reference that does not exist, a file instead of a directory,
             or an unknown plain name while the hub is offline (``HF_HUB_OFFLINE=1``).
     """
     text = str(ref).strip()
@@ -82,6 +85,8 @@ def resolve(ref: str) -> ResolvedModel:
     entry = get_entry(text)
     if entry is not None and entry.kind == "vectors":
         raise UserError(f"'{text}' is a static word-vector model: use it with strategy word_vectors")
+    if entry is not None and entry.kind == "text_encoder":
+        raise UserError(f"'{text}' is a frozen text encoder, not a transformer: use it with strategy feature_extraction")
     if entry is not None:
         target = entry.resolve()
         if os.path.isabs(target) and not os.path.isdir(target):

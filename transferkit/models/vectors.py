@@ -40,7 +40,7 @@ VECTOR_EXTENSIONS = (".txt", ".vec", ".bin", ".gz")
 PICKLE_EXTENSIONS = (".kv", ".model", ".pkl", ".pickle", ".npy", ".wv")
 GLOVE_MATRIX = "glove_6B_50d_emb.npy"
 GLOVE_INDEX = "glove_6B_index.parquet"
-ModelKind = Literal["transformer", "vectors"]
+ModelKind = Literal["transformer", "vectors", "text_encoder"]
 
 
 @dataclass
@@ -68,7 +68,7 @@ def _suffixes(path: str) -> str:
 
 
 def model_kind(ref: str) -> ModelKind:
-    """``vectors`` for a vectors catalog entry or an existing vectors file, else ``transformer``."""
+    """A catalog entry's kind, ``vectors`` for an existing vectors file, else ``transformer``."""
     entry = get_entry(str(ref).strip())
     if entry is not None:
         return entry.kind
@@ -89,7 +89,7 @@ def read_vectors(ref: str, wanted: set[str] | None = None, first: int = 0) -> St
     entry = get_entry(str(ref).strip())
     if entry is not None:
         if entry.kind != "vectors":
-            raise UserError(f"'{ref}' is a transformer model, not word vectors: use glove-6b-50d or a vectors file")
+            raise UserError(f"'{ref}' is a {entry.kind} model, not word vectors: use glove-6b-50d or a vectors file")
         return _read_catalog(entry.name, entry.resolve(), wanted, first)
     path = check_vectors_file(str(ref))
     if _suffixes(path).endswith(".bin"):

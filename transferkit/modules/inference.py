@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from transferkit.core.contracts import TextExamples
+
 Forward = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 
@@ -55,3 +57,28 @@ def run_ragged(forward: Forward, features: list[dict[str, Any]], collator: Calla
         for row, feature, index in zip(output, chunk, indices, strict=True):
             result[index] = row if whole_rows else row[: len(feature["input_ids"])]
     return result
+
+
+class PooledEncoder:
+    """A task model's pooled features as a frozen text encoder (``core.contracts.TextEncoder``).
+
+    ``encode(texts)`` = ``run_batches(model.encode, featurize(texts))``: the task's tokenisation,
+    length-sorted batches of ``batch_size`` and the head's pooling ``z = pool(h_layer(x))``, exactly as
+    feature extraction has always computed transformer features (the cache key is unchanged too).
+    """
+
+    def __init__(self, model: Any, featurize: Callable[[Any], list[dict[str, Any]]], collator: Callable,
+                 batch_size: int, key: dict[str, Any]) -> None:
+        self.model, self.featurize, self.collator, self.batch_size, self.key = model, featurize, collator, batch_size, key
+        self.name = str(model.backbone.config.name_or_path)
+        self.fingerprint = str(key["model"])
+        self.dimension = int(model.backbone.config.hidden_size)
+
+    def cache_key(self) -> dict[str, Any]:
+        return dict(self.key)
+
+    def encode(self, texts: list[str], text_pairs: list[str] | None = None) -> np.ndarray:
+        """(n, dim) pooled features in input order."""
+        self.model.eval()
+        features = self.featurize(TextExamples(list(texts), text_pairs=None if text_pairs is None else list(text_pairs)))
+        return run_batches(self.model.encode, features, self.collator, self.batch_size)

@@ -1,8 +1,9 @@
 """Load a saved run's model and predict; the same objects save the model at the end of training.
 
-A run's ``model/`` directory holds either a neural model (``transferkit.json`` +
-``model.safetensors`` + ``config.json`` + tokenizer) or a classical one (``tfidf.json`` +
-``tfidf.safetensors``).  Nothing is ever unpickled.  A neural model is written in transformers'
+A run's ``model/`` directory holds a neural model (``transferkit.json`` + ``model.safetensors`` +
+``config.json`` + tokenizer), a head on a frozen text encoder (``transferkit.json`` naming the
+encoder + the head's ``model.safetensors``: ``serving.encoder_predictor``) or a classical one
+(``tfidf.json`` + ``tfidf.safetensors``).  Nothing is ever unpickled.  A neural model is written in transformers'
 layout when its head has an exact transformers equivalent (``AutoModelFor...``/``pipeline`` then
 load it with the same logits), else in a layout transformers refuses with a clear error: see
 ``transferkit.serving.hub_layout``.
@@ -26,6 +27,7 @@ from transferkit.core.errors import UserError
 from transferkit.data.collate import PaddingCollator
 from transferkit.data.unknown_tokens import warn_unknown_tokens
 from transferkit.models import get_entry, load_backbone, resolve
+from transferkit.modules.inference import PooledEncoder
 from transferkit.serving.hub_layout import backbone_config, load_weights, plan_layout, read_state, write_model
 from transferkit.strategies import STRATEGIES
 from transferkit.strategies.tfidf import TfidfPredictor
@@ -68,6 +70,12 @@ class NeuralPredictor:
         """Task-space predictions: class probabilities, tag sequences, answer spans, summaries."""
         features = self.featurize(examples)
         return self.task.decode(self.outputs(self.model, features), features, examples, self.tokenizer)
+
+    def text_encoder(self, fingerprint: str) -> PooledEncoder:
+        """This model's pooled features as a frozen text encoder; ``fingerprint`` identifies the source weights."""
+        key = {"model": fingerprint, "layer": self.model.layer, "pooling": self.task.config.pooling,
+               "max_length": self.max_length}
+        return PooledEncoder(self.model, self.featurize, self.collator, self.batch_size, key)
 
     def save(self, directory: str) -> None:
         """Weights, configs, tokenizer and ``transferkit.json``; in transformers' layout when the head maps onto one."""
@@ -155,6 +163,12 @@ def load_predictor(run_dir: str) -> Predictor:
     if os.path.exists(os.path.join(model_dir, "tfidf.json")):
         return TfidfPredictor.load(model_dir)
     if os.path.exists(os.path.join(model_dir, META_FILE)):
+        with open(os.path.join(model_dir, META_FILE), encoding="utf-8") as handle:
+            kind = json.load(handle).get("kind")
+        if kind == "text_encoder":
+            from transferkit.serving.encoder_predictor import EncoderPredictor
+
+            return EncoderPredictor.load(model_dir)
         return NeuralPredictor.load(model_dir)
     partial = run_dir.rstrip("/") + ".partial"
     hint = f"; an unfinished run is in {partial} (continue it with --resume)" if os.path.isdir(partial) else ""

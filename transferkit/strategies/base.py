@@ -29,7 +29,7 @@ from torch import nn
 from transferkit.core.contracts import Batch, Callback, Losses, StrategyKind
 from transferkit.core.errors import UserError
 from transferkit.data.sources import SingleSource
-from transferkit.models import check_weights, resolve
+from transferkit.models import check_weights, is_text_encoder, resolve
 from transferkit.models.loading import LoadedModel, load_backbone
 
 SourceKind = Literal["transformer", "vectors", "none"]
@@ -56,7 +56,11 @@ class Strategy:
         """Fail (UserError) when an option cannot serve ``task_cls``; ``supports`` was already checked."""
 
     def check_source(self, model_ref: str) -> None:
-        """Fail before any work on an unknown model or a directory without safe weights."""
+        """Fail before any work on an unknown model, a directory without safe weights, or a frozen text
+        encoder (nothing in it can be trained: only ``feature_extraction`` takes one)."""
+        if is_text_encoder(model_ref):
+            raise UserError(f"strategy '{self.name}' cannot train {str(model_ref).strip()} (a frozen text encoder): "
+                            "use feature_extraction")
         resolved = resolve(model_ref)
         if resolved.is_local and not self.random_init:
             check_weights(resolved.path_or_id)

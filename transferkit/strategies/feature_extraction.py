@@ -2,8 +2,10 @@
 
 The encoder never changes, so its outputs are computed once and the head is trained on them.
 
-Classification: pooled features ``z = pool(h_layer(x))`` per distinct text (cached on disk by
-the experiment layer); the head is either
+Classification: one vector ``z = encode(x)`` per distinct text from a frozen text encoder
+(``core.contracts.TextEncoder``; cached on disk by the experiment layer): for a transformer the
+pooled states ``z = pool(h_layer(x))``, for a packaged sentence encoder (catalog kind
+``text_encoder``, e.g. ``use-multilingual``: Yang et al. 2020) its own vectors.  The head is either
 
 * ``logreg`` (``auto``): multinomial logistic regression (scikit-learn, L2, inverse strength ``C``),
   fitted in closed form and copied into the linear head, so the saved model is an ordinary
@@ -27,6 +29,8 @@ import torch
 
 from transferkit.core.config import option
 from transferkit.core.errors import UserError
+from transferkit.models import get_entry, is_text_encoder, load_text_encoder
+from transferkit.models.loading import LoadedModel
 from transferkit.strategies.base import Strategy
 from transferkit.strategies.common import optimizer_groups, set_trainable
 
@@ -58,6 +62,19 @@ class FeatureExtraction(Strategy):
         if task_cls.feature_kind == "tokens" and self.config.head in ("logreg", "mlp"):
             raise UserError(f"strategy '{self.name}' with task '{task_cls.name}' supports only a linear token head: "
                             f"set strategy.head to 'linear' or 'auto' (got head={self.config.head})")
+
+    def check_source(self, model_ref: str) -> None:
+        """A frozen text encoder must be installed; any other source is checked as a transformer."""
+        if is_text_encoder(model_ref):
+            get_entry(str(model_ref).strip()).resolve()  # one-line UserError when its package is missing
+            return
+        super().check_source(model_ref)
+
+    def load_source(self, model_ref: str, train: Any, seq2seq: bool = False) -> LoadedModel:
+        """A frozen text encoder (no tokenizer; ``LoadedModel.encoder`` maps texts to vectors) or a transformer."""
+        if is_text_encoder(model_ref):
+            return load_text_encoder(model_ref)
+        return super().load_source(model_ref, train, seq2seq)
 
     def prepare(self, model: Any) -> Any:
         set_trainable(list(model.backbone.named_parameters()), False)

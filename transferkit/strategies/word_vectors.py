@@ -99,7 +99,7 @@ class WordVectors(Strategy):
         if entry is None and not os.path.exists(path) and (path.lower().endswith(VECTOR_EXTENSIONS) or os.sep in ref):
             raise UserError(f"vectors file not found: {path}")
         raise UserError(f"strategy word_vectors needs static word vectors (glove-6b-50d or a vectors file "
-                        f"{'/'.join(VECTOR_EXTENSIONS)}); got transformer model '{ref}'")
+                        f"{'/'.join(VECTOR_EXTENSIONS)}); got {model_kind(ref).replace('_', ' ')} model '{ref}'")
 
     def load_source(self, model_ref: str, train: TextExamples, seq2seq: bool = False) -> LoadedModel:
         """Vocabulary from ``train``, embeddings from the vectors, a fresh encoder (torch's RNG, seeded by the caller)."""
