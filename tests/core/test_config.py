@@ -47,7 +47,7 @@ def test_strategy_and_task_options_are_validated_against_their_config() -> None:
         components(apply_overrides(RunConfig(), ["task.pooling=median"]))
     resolved = components(RunConfig()).resolved(RunConfig())
     assert resolved["strategy"] == {"name": "finetune", "freeze_layers": 0, "layerwise_lr_decay": 1.0,
-                                    "gradual_unfreeze": False}
+                                    "gradual_unfreeze": False, "freeze_word_embeddings": "auto"}
 
 
 def test_unknown_top_level_key_in_yaml() -> None:
