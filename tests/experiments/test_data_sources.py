@@ -102,3 +102,12 @@ def test_a_test_set_with_its_own_columns_and_format(tiny_model, files, tmp_path)
     bad = {"other": {"path": str(other), "text_colum": "review"}}
     one_line_error(lambda: train(config(tiny_model, files, str(tmp_path / "bad"), test=bad)),
                    "data.test.other", "text_colum")
+
+
+def test_a_test_set_whose_label_names_differ_from_training_lists_both(tiny_model, files, tmp_path) -> None:
+    """Cross-lingual corpora often spell labels differently (1/0 vs pos/neg): one line names both sets."""
+    other = tmp_path / "numeric.csv"
+    other.write_text("sentence,label\ngood film,1\nbad film,0\n", encoding="utf-8")
+    run = config(tiny_model, files, str(tmp_path / "run"), test={"zh": str(other)})
+    one_line_error(lambda: train(run), "numeric.csv", "labels that training never saw: '1', '0'", "'neg', 'pos'")
+    assert not os.path.exists(str(tmp_path / "run"))
