@@ -93,3 +93,15 @@ def test_a_run_that_cannot_start_from_the_source_is_a_one_line_error(tiny_model,
     tfidf = config(tiny_model, files["few"], files["eval"], str(tmp_path / "c"), strategy="tfidf", init_from=source)
     one_line_error(lambda: train(tfidf), "init_from", "tfidf")
     assert not os.path.exists(str(tmp_path / "c"))
+
+
+def test_a_grid_axis_over_init_from_compares_with_and_without_the_source_run(tiny_model, source_run, tmp_path) -> None:
+    from transferkit.experiments.grid import expand, parse_grid
+
+    source, files = source_run
+    base = {"model": tiny_model, "data": {"train": files["few"], "text_column": "sentence"}}
+    cells = expand(parse_grid({"base": base, "axes": {"init_from": [None, source], "data.budget": [4, 8]}}),
+                   str(tmp_path))
+    assert [(a["init_from"], c.init_from) for a, c in cells][::2] == [(None, None), (source, source)]
+    missing = {"base": base, "axes": {"init_from": [str(tmp_path / "nowhere")]}}
+    one_line_error(lambda: expand(parse_grid(missing), str(tmp_path)), "init_from", "not a finished neural")

@@ -41,7 +41,7 @@ from transferkit.experiments.grid_results import (
     with_task_info,
 )
 
-TOP_KEYS = ("model", "output", "strategy", "task")
+TOP_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in SECTION_TYPES)
 COMPONENT_KEYS = ("strategy", "task")
 GRID_KEYS = ("base", "axes", "exclude", "overrides")
 
