@@ -15,14 +15,13 @@ to load.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from transferkit.core.errors import UserError
 from transferkit.serving import NeuralPredictor
-from transferkit.serving.predictor import META_FILE, load_predictor, merge_delta
+from transferkit.serving.predictor import META_FILE, load_predictor, merge_delta, model_dir, read_meta
 
 
 @dataclass(frozen=True)
@@ -42,11 +41,10 @@ def check_start(run_dir: str, model_ref: str, task_name: str, strategy: Any) -> 
     where = f"init_from {run_dir}"
     if strategy.kind == "classical":
         raise UserError(f"{where}: strategy '{strategy.name}' trains no encoder to start from a run")
-    model_dir = _model_dir(run_dir)
-    if not os.path.isfile(os.path.join(model_dir, META_FILE)):
+    directory = model_dir(run_dir)
+    if not os.path.isfile(os.path.join(directory, META_FILE)):
         raise UserError(f"{where}: not a finished neural transferkit run (no model/{META_FILE})")
-    with open(os.path.join(model_dir, META_FILE), encoding="utf-8") as handle:
-        meta = json.load(handle)
+    meta = read_meta(directory)
     if meta.get("task") != task_name:
         raise UserError(f"{where}: that run's task is '{meta.get('task')}', this run's is '{task_name}'")
     if meta.get("source_model") != model_ref:
@@ -81,11 +79,7 @@ def _same_shapes(a: Any, b: Any) -> bool:
 def _fingerprint(run_dir: str) -> str:
     """sha256 of the source run's model.safetensors (what the new run starts from)."""
     digest = hashlib.sha256()
-    with open(os.path.join(_model_dir(run_dir), "model.safetensors"), "rb") as handle:
+    with open(os.path.join(model_dir(run_dir), "model.safetensors"), "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _model_dir(run_dir: str) -> str:
-    return os.path.join(run_dir, "model") if os.path.isdir(os.path.join(run_dir, "model")) else run_dir

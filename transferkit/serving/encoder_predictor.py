@@ -21,13 +21,11 @@ from typing import Any
 
 from safetensors.torch import save_file
 
-from transferkit.core.config import build_dataclass
 from transferkit.core.errors import UserError
 from transferkit.data.collate import PaddingCollator
 from transferkit.models import load_text_encoder
 from transferkit.serving.hub_layout import WEIGHTS, Layout, guard_config, load_weights
-from transferkit.serving.predictor import META_FILE, NeuralPredictor
-from transferkit.tasks import TASKS
+from transferkit.serving.predictor import NeuralPredictor, read_meta, task_from_meta, write_meta
 
 logger = logging.getLogger("transferkit")
 
@@ -74,13 +72,11 @@ class EncoderPredictor(NeuralPredictor):
             json.dump(guard_config(self.reason()), handle, indent=2)
         meta = {**self.meta, "kind": "text_encoder", "labels": self.labels, "layer": self.model.layer,
                 "layout": Layout(None, reason=self.reason()).describe()}
-        with open(os.path.join(directory, META_FILE), "w", encoding="utf-8") as handle:
-            json.dump(meta, handle, indent=2)
+        write_meta(directory, meta)
 
     @classmethod
     def load(cls, directory: str) -> EncoderPredictor:
-        with open(os.path.join(directory, META_FILE), encoding="utf-8") as handle:
-            meta = json.load(handle)
+        meta = read_meta(directory)
         reference = meta["text_encoder"]
         try:
             loaded = load_text_encoder(reference["ref"])
@@ -90,8 +86,7 @@ class EncoderPredictor(NeuralPredictor):
         if loaded.fingerprint != reference.get("fingerprint"):
             logger.warning("text encoder %s differs from the one this model was trained on (%s, now %s)",
                            reference["ref"], reference.get("fingerprint"), loaded.fingerprint)
-        task_cls = TASKS.get(meta["task"])
-        task = task_cls(build_dataclass(task_cls.Config, meta.get("task_options", {}), "model task"), meta["labels"])
+        task = task_from_meta(meta)
         model = task.build_model(loaded, meta.get("mlp_hidden", 0))
         load_weights(model, directory, meta)
         model.layer = meta.get("layer", -1)

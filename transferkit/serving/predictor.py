@@ -91,17 +91,14 @@ class NeuralPredictor:
         self.tokenizer.save_pretrained(directory)
         meta = {**self.meta, "kind": "neural", "labels": self.labels, "max_length": self.max_length,
                 "layer": self.model.layer, "layout": layout.describe()}
-        with open(os.path.join(directory, META_FILE), "w", encoding="utf-8") as handle:
-            json.dump(meta, handle, indent=2)
+        write_meta(directory, meta)
 
     @classmethod
     def load(cls, directory: str) -> NeuralPredictor:
         from transformers import AutoTokenizer
 
-        with open(os.path.join(directory, META_FILE), encoding="utf-8") as handle:
-            meta = json.load(handle)
-        task_cls = TASKS.get(meta["task"])
-        task = task_cls(build_dataclass(task_cls.Config, meta.get("task_options", {}), "model task"), meta["labels"])
+        meta = read_meta(directory)
+        task = task_from_meta(meta)
         config = backbone_config(directory, meta)
         if "base_model" in meta:
             model = _delta_model(directory, meta, task, read_state(directory, meta))
@@ -155,21 +152,41 @@ def merge_delta(predictor: NeuralPredictor) -> NeuralPredictor:
     return NeuralPredictor(predictor.model, predictor.tokenizer, predictor.max_length, meta, predictor.batch_size)
 
 
+def read_meta(directory: str) -> dict[str, Any]:
+    """A saved model directory's ``transferkit.json``."""
+    with open(os.path.join(directory, META_FILE), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def write_meta(directory: str, meta: dict[str, Any]) -> None:
+    with open(os.path.join(directory, META_FILE), "w", encoding="utf-8") as handle:
+        json.dump(meta, handle, indent=2)
+
+
+def task_from_meta(meta: dict[str, Any]) -> Any:
+    """The task a saved model was trained for, with its options and labels."""
+    task_cls = TASKS.get(meta["task"])
+    return task_cls(build_dataclass(task_cls.Config, meta.get("task_options", {}), "model task"), meta["labels"])
+
+
+def model_dir(run_dir: str) -> str:
+    """A run directory's ``model/`` (or ``run_dir`` itself when it is a model directory)."""
+    return os.path.join(run_dir, "model") if os.path.isdir(os.path.join(run_dir, "model")) else run_dir
+
+
 def load_predictor(run_dir: str) -> Predictor:
     """Load the model of a finished run directory (or of its ``model/`` directory)."""
-    model_dir = os.path.join(run_dir, "model") if os.path.isdir(os.path.join(run_dir, "model")) else run_dir
+    directory = model_dir(run_dir)
     if not os.path.isdir(run_dir):
         raise UserError(f"run directory not found: {run_dir}")
-    if os.path.exists(os.path.join(model_dir, "tfidf.json")):
-        return TfidfPredictor.load(model_dir)
-    if os.path.exists(os.path.join(model_dir, META_FILE)):
-        with open(os.path.join(model_dir, META_FILE), encoding="utf-8") as handle:
-            kind = json.load(handle).get("kind")
-        if kind == "text_encoder":
+    if os.path.exists(os.path.join(directory, "tfidf.json")):
+        return TfidfPredictor.load(directory)
+    if os.path.exists(os.path.join(directory, META_FILE)):
+        if read_meta(directory).get("kind") == "text_encoder":
             from transferkit.serving.encoder_predictor import EncoderPredictor
 
-            return EncoderPredictor.load(model_dir)
-        return NeuralPredictor.load(model_dir)
+            return EncoderPredictor.load(directory)
+        return NeuralPredictor.load(directory)
     partial = run_dir.rstrip("/") + ".partial"
     hint = f"; an unfinished run is in {partial} (continue it with --resume)" if os.path.isdir(partial) else ""
     raise UserError(f"{run_dir} is not a transferkit run (no model/{META_FILE} or model/tfidf.json){hint}")
