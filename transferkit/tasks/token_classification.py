@@ -46,6 +46,15 @@ class TokenClassificationConfig:
     joiner: str = option(" ", "text between tokens when reporting character offsets ('' for Chinese characters)")
 
 
+def bare_marker_ids(tokenizer: Any) -> np.ndarray:
+    """Id of the vocabulary's bare word-start marker (SentencePiece ``▁``, else byte-level BPE ``Ġ``); none for WordPiece."""
+    for marker in ("\u2581", "\u0120"):
+        found = tokenizer.convert_tokens_to_ids(marker)
+        if found is not None and found != tokenizer.unk_token_id:
+            return np.array([found], dtype=np.int64)
+    return np.zeros(0, dtype=np.int64)
+
+
 class TokenClassificationTask(EncoderTask):
     """Tag every word of a sentence (labels are the tag names, e.g. ``O``, ``B-PER``, ``I-PER``)."""
 
@@ -111,11 +120,15 @@ class TokenClassificationTask(EncoderTask):
                             stride=stride, return_overflowing_tokens=True, padding=False)
         keys = [k for k in BACKBONE_INPUTS if k in encoded]
         owners = encoded["overflow_to_sample_mapping"]
+        markers = bare_marker_ids(tokenizer)
         features = []
         for window, example in enumerate(owners):
             word_ids = np.array([-1 if w is None else w for w in encoded.word_ids(window)], dtype=np.int64)
+            keep = ~(np.isin(encoded["input_ids"][window], markers) & (word_ids >= 0)
+                     & (word_ids == np.r_[word_ids[1:], -1]))  # a marker followed by more of its word
+            word_ids = word_ids[keep]
             first = np.r_[True, word_ids[1:] != word_ids[:-1]] & (word_ids >= 0)
-            feature = {k: encoded[k][window] for k in keys}
+            feature = {k: np.asarray(encoded[k][window])[keep].tolist() for k in keys}
             feature["_example"], feature["_words"] = int(example), np.where(first, word_ids, -1)
             feature["_length"] = len(examples.tokens[example])
             if examples.tags is not None:
