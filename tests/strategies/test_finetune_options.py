@@ -111,3 +111,14 @@ def test_word_embeddings_freeze_for_large_vocabularies_by_default(tiny_model, to
     moved = changed(model, before)
     assert ("backbone.embeddings.word_embeddings.weight" in moved) != frozen
     assert "backbone.embeddings.position_embeddings.weight" in moved  # the rest of the embeddings train
+
+
+def test_scratch_never_freezes_its_random_word_embeddings_by_default(tiny_model) -> None:
+    from transferkit.strategies.scratch import Scratch
+
+    loaded = load_backbone(tiny_model, random_init=True)
+    loaded.backbone.resize_token_embeddings(100_000)
+    task = ClassificationTask(labels=["neg", "pos"])
+    words = lambda strategy: strategy.prepare(TaskModel.build(loaded.backbone, task)).backbone.get_input_embeddings().weight  # noqa: E731
+    assert words(Scratch(FinetuneConfig())).requires_grad
+    assert not words(Scratch(FinetuneConfig(freeze_word_embeddings="true"))).requires_grad

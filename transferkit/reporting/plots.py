@@ -23,7 +23,7 @@ from transferkit.reporting.report_split import EVAL, choose_split, grid_split_la
 from transferkit.reporting.stats import group_axes, is_seed_axis, metric_value, sort_key, summarize
 
 __all__ = ["BUDGET_AXIS", "best_cell", "class_labels", "confusion_matrix_plot", "cost_quality_plot", "data_efficiency_curve",
-           "learning_curves"]
+           "efficiency_lines", "learning_curves"]
 
 BUDGET_AXIS = "data.budget"
 """The axis holding the training budget (labels per class for classification, examples for other tasks)."""
@@ -56,18 +56,39 @@ def _split_of(cells: Sequence[Cell], split: str | None) -> tuple[str, str]:
     return chosen, grid_split_label(cells, chosen)
 
 
-def _strategies(cells: Sequence[Cell]) -> list[str]:
-    return sorted({str(c.axes.get("strategy", "run")) for c in cells}, key=sort_key)
+def _series_axes(cells: Sequence[Cell]) -> list[str]:
+    """The axes telling the lines of a plot apart: every non-seed axis but the budget (strategy, model, init_from ...)."""
+    return [a for a in group_axes(cells) if a != BUDGET_AXIS]
 
 
-def _style(strategies: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """A fixed (colour, marker) per strategy, in the same order in every plot."""
-    return {s: (_COLORS[i % len(_COLORS)], _MARKERS[i % len(_MARKERS)]) for i, s in enumerate(strategies)}
+def _series_name(values: dict[str, Any], axes: Sequence[str]) -> str:
+    """A line's legend label: ``finetune``, or ``finetune / init_from=runs/en`` when other axes vary too."""
+    parts = [str(values.get(a)) if a == "strategy" else f"{a.split('.')[-1]}={values.get(a)}" for a in axes]
+    return " / ".join(parts) or "run"
+
+
+def _series(cells: Sequence[Cell], axes: Sequence[str]) -> list[str]:
+    keys = sorted({tuple(c.axes.get(a) for a in axes) for c in cells}, key=lambda k: tuple(sort_key(v) for v in k))
+    return [_series_name(dict(zip(axes, key, strict=True)), axes) for key in keys]
+
+
+def _style(series: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """A fixed (colour, marker) per line, in the same order in every plot."""
+    return {s: (_COLORS[i % len(_COLORS)], _MARKERS[i % len(_MARKERS)]) for i, s in enumerate(series)}
+
+
+def efficiency_lines(cells: Sequence[Cell], metric: str, split: str) -> dict[str, list[dict[str, Any]]]:
+    """Legend label -> that line's summary rows (budget, mean, CI) in budget order, for the done ``cells``."""
+    axes = _series_axes(cells)
+    rows = [r for r in summarize(cells, metric, [*axes, BUDGET_AXIS], split) if isinstance(r[BUDGET_AXIS], (int, float))]
+    lines = {name: [r for r in rows if _series_name(r, axes) == name] for name in _series(cells, axes)}
+    return {name: sorted(mine, key=lambda r: float(r[BUDGET_AXIS])) for name, mine in lines.items() if mine}
 
 
 def data_efficiency_curve(cells: Iterable[Cell], metric: str = "accuracy", budget_unit: str = "labels per class",
                           split: str | None = None) -> bytes:
-    """``metric`` on ``split`` vs the budget (log x), one line per strategy, 95% t band over seeds.
+    """``metric`` on ``split`` vs the budget (log x), one line per setting of the other non-seed axes
+    (strategy, model, init_from ...), 95% t band over seeds.
 
     ``budget_unit`` says what ``data.budget`` counts: labels per class for classification,
     training sentences / questions / examples for the other tasks.
@@ -76,28 +97,23 @@ def data_efficiency_curve(cells: Iterable[Cell], metric: str = "accuracy", budge
     done = _done(cells, metric, split)
     if not any(BUDGET_AXIS in c.axes for c in done):
         raise UserError(f"no done cells with a '{BUDGET_AXIS}' axis to plot a data-efficiency curve")
-    rows = [r for r in summarize(done, metric, ["strategy", BUDGET_AXIS], split)
-            if isinstance(r[BUDGET_AXIS], (int, float))]
-    strategies = _strategies(done)
-    style = _style(strategies)
+    lines = efficiency_lines(done, metric, split)
+    style = _style(list(lines))
     fig = _figure(6.4, 4.0, layout="constrained")
     ax = fig.add_subplot()
-    for strategy in strategies:
-        mine = [r for r in rows if str(r["strategy"]) == strategy]
-        if not mine:
-            continue
+    for name, mine in lines.items():
         x = np.array([r[BUDGET_AXIS] for r in mine], dtype=float)
-        color, marker = style[strategy]
-        ax.plot(x, [r["mean"] for r in mine], marker=marker, color=color, label=strategy)
+        color, marker = style[name]
+        ax.plot(x, [r["mean"] for r in mine], marker=marker, color=color, label=name)
         ax.fill_between(x, [r["ci_low"] for r in mine], [r["ci_high"] for r in mine], color=color, alpha=0.18,
                         linewidth=0)
     ax.set_xscale("log")
-    budgets = sorted({float(r[BUDGET_AXIS]) for r in rows})
+    budgets = sorted({float(r[BUDGET_AXIS]) for mine in lines.values() for r in mine})
     ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
     ax.minorticks_off()
     ax.set_xlabel(f"budget: {budget_unit} (log scale)")
     ax.set_ylabel(f"{metric} ({label})")
-    ax.set_title(f"Data efficiency: {metric} on {label} vs {budget_unit} (mean, 95% CI over seeds)")
+    ax.set_title(f"{metric} on {label} vs {budget_unit}\n(mean, 95% CI over seeds)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
     return _png(fig)
@@ -107,19 +123,20 @@ def cost_quality_plot(cells: Iterable[Cell], metric: str = "accuracy", split: st
     """Two panels: train seconds vs ``metric`` and trainable parameters vs ``metric`` on ``split`` (log x)."""
     split, label = _split_of(list(cells), split)
     done = _done(cells, metric, split)
-    strategies = _strategies(done)
-    style = _style(strategies)
+    axes = _series_axes(done)
+    series = _series(done, axes)
+    style = _style(series)
     fig = _figure(9.6, 3.8, layout="constrained")
     panels = fig.subplots(1, 2, sharey=True)
     for ax, attr, label in zip(panels, ("train_seconds", "trainable_parameters"),
                                ("train seconds (log)", "trainable parameters (log)"), strict=True):
-        for strategy in strategies:
+        for name in series:
             points = [(getattr(c, attr), metric_value(c, metric, split)) for c in done
-                      if str(c.axes.get("strategy", "run")) == strategy]
+                      if _series_name(c.axes, axes) == name]
             points = [(x, y) for x, y in points if x is not None and x > 0]
             if points:
-                color, marker = style[strategy]
-                ax.scatter(*zip(*points, strict=True), color=color, marker=marker, label=strategy, alpha=0.8, s=28)
+                color, marker = style[name]
+                ax.scatter(*zip(*points, strict=True), color=color, marker=marker, label=name, alpha=0.8, s=28)
         ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.grid(True, which="both", alpha=0.3)

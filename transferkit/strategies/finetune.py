@@ -12,6 +12,7 @@
   pay a dense gradient and two AdamW moments for all of E every step, although a target dataset
   touches a few thousand rows (and the untouched rows would not move anyway).  Frozen, E carries
   no gradient and no optimizer state; position/type embeddings and the embedding LayerNorm train.
+  ``auto`` never freezes random weights (``scratch``): a fixed random E would transfer nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class FinetuneConfig:
     gradual_unfreeze: bool = option(False, "ULMFiT: train the head first, unfreeze one group per epoch from the top")
     freeze_word_embeddings: Literal["auto", "true", "false"] = option(
         "auto", "keep the input word-embedding matrix fixed; auto = when the vocabulary has >= 100,000 rows "
-                "(multilingual models: no gradient or optimizer state for 250k rows the data barely uses)")
+                "(multilingual models: no gradient or optimizer state for 250k rows the data barely uses) "
+                "unless the weights are random (scratch)")
 
 
 LARGE_VOCABULARY = 100_000
@@ -68,7 +70,7 @@ class Finetune(Strategy):
         embeddings = model.backbone.get_input_embeddings()
         rows = embeddings.weight.shape[0]
         setting = self.config.freeze_word_embeddings
-        if setting == "true" or (setting == "auto" and rows >= LARGE_VOCABULARY):
+        if setting == "true" or (setting == "auto" and rows >= LARGE_VOCABULARY and not self.random_init):
             return {id(embeddings.weight)}
         return set()
 
