@@ -69,7 +69,7 @@ def train(
     text_pair_column: Annotated[str | None, typer.Option(help="second text column (pairs)")] = None,
     label_column: Annotated[str | None, typer.Option(help="label column")] = None,
     format_: Annotated[str | None, typer.Option(
-        "--format", help="data format (default: by file): csv, tsv, jsonl, conll, chinese_bio, msra, squad")] = None,
+        "--format", help="data format (default: by file): csv, tsv, jsonl, conll, chinese_bio, msra, squad, amazon_reviews")] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="run directory to write")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="dotted override, e.g. training.epochs=2")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its checkpoint")] = False,

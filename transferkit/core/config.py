@@ -101,9 +101,11 @@ class DataConfig:
               "test sets, e.g. one per language, each with its own columns); each is evaluated once at the end")
     sources: dict[str, Any] = option({}, "named extra data: NAME -> file or {path, text_column, label_column, task, format}"
                                          " (e.g. target_unlabeled for domain adaptation)")
-    format: Literal["auto", "csv", "tsv", "jsonl", "hf", "conll", "chinese_bio", "msra", "squad"] = option(
+    format: Literal["auto", "csv", "tsv", "jsonl", "hf", "conll", "chinese_bio", "msra", "squad",
+                    "amazon_reviews"] = option(
         "auto", "file format; auto = by extension (conll / chinese_bio / msra: tagged files for token classification; "
-        "squad: SQuAD v1.1 JSON)")
+        "squad: SQuAD v1.1 JSON; amazon_reviews: Blitzer et al.'s .review files, or a directory of them, for "
+        "classification)")
     text_column: str = option("text", "column holding the text")
     text_pair_column: str | None = option(None, "second text column for sentence-pair tasks")
     label_column: str = option("label", "column holding the label (string or int)")

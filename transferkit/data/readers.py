@@ -1,4 +1,4 @@
-"""Read labelled tables from CSV, TSV, JSON Lines or Hugging Face datasets.
+"""Read labelled tables from CSV, TSV, JSON Lines, Hugging Face datasets or Amazon ``.review`` files.
 
 Every record keeps the 1-based line (or row) it came from, so later checks can
 say exactly where a problem is: ``train.tsv line 7: ...``.
@@ -19,8 +19,10 @@ import numpy as np
 from transferkit.core.errors import UserError, unknown_name
 from transferkit.data._messages import at, one_line, show, show_list
 
-FORMATS = ("auto", "csv", "tsv", "jsonl", "hf")
-EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
+FORMATS = ("auto", "csv", "tsv", "jsonl", "hf", "amazon_reviews")
+REVIEW_EXTENSION = ".review"
+EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
+              REVIEW_EXTENSION: "amazon_reviews"}
 HF_PREFIX = "hf:"
 
 
@@ -43,10 +45,11 @@ class Table:
 
 
 def read_table(path: str, format: str = "auto", columns: list[str] | None = None) -> Table:
-    """Read ``path`` as csv, tsv, jsonl or a Hugging Face dataset (``hf``).
+    """Read ``path`` as csv, tsv, jsonl, a Hugging Face dataset (``hf``) or Amazon reviews (``amazon_reviews``).
 
-    ``auto`` picks by extension; a directory or an ``hf:NAME[:CONFIG][@SPLIT]`` spec
-    means a Hugging Face dataset.  ``columns`` names the fields of a csv/tsv file that has
+    ``auto`` picks by extension; a directory holding ``.review`` files means Amazon reviews
+    (:mod:`transferkit.data.amazon_reviews`); another directory or an ``hf:NAME[:CONFIG][@SPLIT]``
+    spec means a Hugging Face dataset.  ``columns`` names the fields of a csv/tsv file that has
     no header line (every line is then a record).  Any problem with the file raises a
     one-line UserError.
     """
@@ -60,6 +63,10 @@ def read_table(path: str, format: str = "auto", columns: list[str] | None = None
                         "unset data.columns")
     if format == "hf":
         return _read_hf(path)
+    if format == "amazon_reviews":
+        from transferkit.data.amazon_reviews import read_reviews  # here: that module builds on this one's Table
+
+        return read_reviews(path)
     check_file(path)
     text = decode_file(path)
     if format == "jsonl":
@@ -69,6 +76,8 @@ def read_table(path: str, format: str = "auto", columns: list[str] | None = None
 
 def detect_format(path: str) -> str:
     """The format ``auto`` resolves to for ``path`` (by prefix, directory or extension)."""
+    if holds_reviews(path):
+        return "amazon_reviews"
     if path.startswith(HF_PREFIX) or os.path.isdir(path) or os.path.isdir(_split_suffix(path)[0]):
         return "hf"
     extension = os.path.splitext(path)[1].lower()
@@ -80,6 +89,11 @@ def detect_format(path: str) -> str:
         f"{path}: cannot tell the format from the extension {extension or '(none)'!r}; "
         "set data.format to csv, tsv, jsonl or hf"
     )
+
+
+def holds_reviews(path: str) -> bool:
+    """Whether ``path`` is a directory with ``.review`` files (an Amazon reviews domain, not a saved dataset)."""
+    return os.path.isdir(path) and any(name.endswith(REVIEW_EXTENSION) for name in os.listdir(path))
 
 
 def check_file(path: str) -> None:
