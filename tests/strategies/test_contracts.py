@@ -104,7 +104,8 @@ def test_run_learns_saves_and_reloads(strategy: str, task: str, tiny_model: str,
     task_spec = {"name": task, "max_target_length": 16, "num_beams": 1} if task == "summarization" else task
     config = RunConfig.from_dict({
         "model": source, "strategy": strategy, "task": task_spec, "output": output,
-        "data": {"train": toy_files["train"], "eval": toy_files["eval"], "text_column": "sentence", "max_length": 64},
+        "data": {"train": toy_files["train"], "eval": toy_files["eval"], "text_column": "sentence", "max_length": 64,
+                 "sources": {name: toy_files["eval"] for name in STRATEGIES.get(strategy).requires}},  # e.g. target text
         "training": {"epochs": 10, "batch_size": 16, "learning_rate": 3e-3, "progress": False, "checkpoint_every": 0},
     })
     result = train(config)

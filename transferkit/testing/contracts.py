@@ -89,6 +89,14 @@ def _prepared(case: StrategyCase) -> tuple[Any, Any, Any]:
     return case.observed["strategy"], case.observed["loaded"], case.observed["model"]
 
 
+def _source_features(case: StrategyCase, loaded: Any) -> dict[str, list[dict[str, Any]]]:
+    """Featurised training data, plus every data source the strategy ``requires`` (the training examples
+    in reverse order, without labels: stand-ins for e.g. unlabelled target text)."""
+    features = case.task.featurize(case.train, loaded.tokenizer, 64)
+    unlabelled = [{k: v for k, v in row.items() if k != "labels"} for row in reversed(features)]
+    return {"train": features, **{name: unlabelled for name in sorted(case.strategy_cls.requires)}}
+
+
 def check_frozen_parameters_have_no_optimizer_state(case: StrategyCase) -> None:
     """param_groups returns parameters, and none that does not train."""
     if case.strategy_cls.kind == "classical":
@@ -108,8 +116,9 @@ def check_loss_is_finite_and_differentiable(case: StrategyCase) -> None:
     if case.strategy_cls.kind == "classical":
         return
     strategy, loaded, model = _prepared(case)
-    features = case.task.featurize(case.train, loaded.tokenizer, 64)
-    losses = strategy.loss(model, PaddingCollator(loaded.tokenizer.pad_token_id)(features[:8]))
+    config = strategy.resolve_training(TrainingConfig(batch_size=8, progress=False, checkpoint_every=0))
+    batches = strategy.batch_source(_source_features(case, loaded), PaddingCollator(loaded.tokenizer.pad_token_id), config)
+    losses = strategy.loss(model, next(iter(batches)))
     if not (isinstance(losses, Losses) and torch.isfinite(losses.total) and losses.total.requires_grad):
         _fail("loss() returns Losses with a finite, differentiable total")
 
@@ -130,7 +139,7 @@ def check_training_changes_only_trainable_parameters(case: StrategyCase) -> None
     collator = PaddingCollator(loaded.tokenizer.pad_token_id)
     config = strategy.resolve_training(TrainingConfig(epochs=1, batch_size=8, learning_rate=1e-3, progress=False,
                                                       checkpoint_every=0))
-    Trainer(strategy, config).fit(model, strategy.batch_source({"train": features}, collator, config))
+    Trainer(strategy, config).fit(model, strategy.batch_source(_source_features(case, loaded), collator, config))
     changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
     if not changed:
         _fail("training changes at least one parameter")

@@ -1,0 +1,56 @@
+"""dann / coral / mmd: required target text, bad weights, the same-text warning, the discriminator monitor."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from transferkit.core.config import RunConfig
+from transferkit.core.contracts import Losses, TrainState
+from transferkit.core.errors import UserError
+from transferkit.experiments.run import components
+from transferkit.strategies.dann import Dann, DannConfig, DomainMonitor
+from transferkit.strategies.domain_alignment import warn_if_same_text
+from transferkit.strategies.mmd import Mmd, MmdConfig
+
+
+@pytest.mark.parametrize("strategy", ["dann", "coral", "mmd"])
+def test_a_domain_adaptation_run_without_target_text_fails_before_any_work(strategy: str, toy_files) -> None:
+    config = RunConfig.from_dict({"model": "minilm-l6", "strategy": strategy, "data": {"train": toy_files["train"]}})
+    with pytest.raises(UserError, match=r"needs data\.sources\.target_unlabeled"):
+        components(config)
+
+
+def test_alignment_weight_must_be_positive() -> None:
+    with pytest.raises(UserError, match=r"strategy\.weight=0"):
+        Mmd(MmdConfig(weight=0.0)).prepare(None)
+
+
+def test_target_text_identical_to_the_source_warns(caplog) -> None:
+    rows = [{"input_ids": [101, i, 102]} for i in range(10)]
+    with caplog.at_level(logging.WARNING, logger="transferkit"):
+        assert warn_if_same_text(rows, rows[:8]) == 1.0
+    assert "target_unlabeled also occurs in data.train" in caplog.text
+    caplog.clear()
+    assert warn_if_same_text(rows, [{"input_ids": [101, 99, 102]}]) == 0.0
+    assert not caplog.text
+
+
+def test_monitor_feeds_the_schedule_logs_accuracy_and_flags_a_discriminator_at_chance(caplog) -> None:
+    strategy = Dann(DannConfig())
+    monitor = DomainMonitor(strategy)
+    state = TrainState(total_steps=10)
+    monitor.on_fit_start(state, None)
+    with caplog.at_level(logging.INFO, logger="transferkit"):
+        for step in range(1, 6):
+            state.step = step
+            monitor.on_step_end(state, None, Losses(None, {"task": 0.5, "align": 0.693, "domain_accuracy": 0.51}))
+        assert strategy.progress == 0.5
+        monitor.on_epoch_start(state, None)
+    entry = state.history[-1]["domain"]
+    assert entry["accuracy"] == pytest.approx(0.51) and entry["loss"] == pytest.approx(0.693)
+    assert "at chance" in caplog.text
+    restored = DomainMonitor(strategy)
+    restored.load_state_dict(monitor.state_dict())
+    assert restored.first_epoch == pytest.approx(0.51)

@@ -1,0 +1,107 @@
+"""The shared core of feature-alignment domain adaptation: ``dann``, ``coral``, ``mmd``.
+
+Unsupervised domain adaptation: labelled source examples (``data.train``), unlabelled text of the
+target domain (``data.sources.target_unlabeled``), and a model that must work on the target.
+Each optimiser step takes one source batch and one target batch (:class:`ZippedSources`), runs the
+model on both, and minimises
+
+    L = L_task(source) + λ · L_align(f_s, f_t)
+
+where ``f_s``, ``f_t`` are the pooled features the classifier head already reads (no extra
+encoder pass) and ``L_align`` is the method's distance between the two feature distributions
+(adversarial for DANN, second moments for CORAL, kernel embeddings for MMD).  Everything else is
+full fine-tuning (:class:`~transferkit.strategies.finetune.Finetune`'s options apply).  The
+alignment module, when it has weights (DANN's discriminator), lives in ``model.auxiliary``:
+trained at the head's learning rate, never saved with the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from transferkit.core.config import option
+from transferkit.core.contracts import Batch, Losses
+from transferkit.data.sources import SingleSource, ZippedSources
+from transferkit.strategies.common import optimizer_groups, set_trainable
+from transferkit.strategies.finetune import Finetune, FinetuneConfig
+
+TARGET = "target_unlabeled"
+"""The data source holding the unlabelled target-domain text."""
+
+SAME_TEXT_WARNING = 0.5
+"""Warn when more than this fraction of the target examples also occur in the source."""
+
+logger = logging.getLogger("transferkit")
+
+
+def warn_if_same_text(source: list[dict[str, Any]], target: list[dict[str, Any]]) -> float:
+    """The fraction of target examples (as token ids) that also occur in the source; warns above ``SAME_TEXT_WARNING``."""
+    seen = {tuple(row["input_ids"]) for row in source}
+    shared = sum(tuple(row["input_ids"]) in seen for row in target) / max(len(target), 1)
+    if shared > SAME_TEXT_WARNING:
+        logger.warning("%.0f%% of data.sources.%s also occurs in data.train: domain adaptation needs text from the "
+                       "target domain, not the source's own", 100 * shared, TARGET)
+    return shared
+
+
+@dataclass
+class AlignmentConfig(FinetuneConfig):
+    weight: float = option(1.0, "λ: weight of the alignment loss beside the task loss on the source")
+
+
+class DomainAlignment(Finetune):
+    """Fine-tuning on the source plus ``λ · L_align`` between source and target features (see the module docstring)."""
+
+    supports: ClassVar[frozenset[str]] = frozenset({"classification"})
+    requires: ClassVar[frozenset[str]] = frozenset({TARGET})
+    Config: ClassVar[type] = AlignmentConfig
+
+    # ---- what a method defines ----------------------------------------------------------
+    def build_alignment(self, hidden_size: int) -> nn.Module:
+        """The method's loss module (it may hold weights, e.g. a domain discriminator)."""
+        raise NotImplementedError
+
+    def alignment_loss(self, module: nn.Module, f_s: torch.Tensor, f_t: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """``(L_align, logged parts)`` for one source and one target batch of pooled features."""
+        raise NotImplementedError
+
+    # ---- shared machinery ---------------------------------------------------------------
+    def prepare(self, model: Any) -> Any:
+        if self.config.weight <= 0:
+            from transferkit.core.errors import UserError
+
+            raise UserError(f"strategy.weight={self.config.weight}: the alignment weight λ must be > 0")
+        model.auxiliary["alignment"] = self.build_alignment(model.backbone.config.hidden_size)
+        super().prepare(model)
+        set_trainable(list(model.auxiliary.named_parameters()), True)
+        return model
+
+    def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:
+        groups = super().param_groups(model, learning_rate, head_learning_rate, weight_decay)
+        auxiliary = [("auxiliary", list(model.auxiliary.named_parameters()))]
+        return groups + optimizer_groups(auxiliary, {"auxiliary": head_learning_rate}, weight_decay)
+
+    def batch_source(self, features: dict[str, list[dict[str, Any]]], collator: Any, config: Any) -> ZippedSources:
+        """One labelled source batch and one unlabelled target batch per step (the target cycles if shorter)."""
+        def single(rows: list[dict[str, Any]], seed: int) -> SingleSource:
+            return SingleSource(rows, collator, config.batch_size, seed, group_by_length=config.group_by_length)
+
+        warn_if_same_text(features["train"], features[TARGET])
+        return ZippedSources({"source": single(features["train"], config.seed),
+                              "target": single(features[TARGET], config.seed + 1)})
+
+    def loss(self, model: Any, batch: Batch) -> Losses:
+        source = model(batch["source"])
+        task = model.task.loss(source, batch["source"])
+        target = model(batch["target"])
+        f_s, f_t = source["features"], target["features"]
+        if min(len(f_s), len(f_t)) < 2:  # a last batch of one row has no covariance / pairwise distances
+            return Losses(task, {"task": float(task.detach())})
+        align, parts = self.alignment_loss(model.auxiliary["alignment"], f_s, f_t)
+        total = task + self.config.weight * align
+        return Losses(total, {"task": float(task.detach()), "align": float(align.detach()), **parts})
