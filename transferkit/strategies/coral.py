@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
 from torch import nn
 
 from transferkit.core.config import option
@@ -28,9 +27,4 @@ class Coral(DomainAlignment):
 
     name: ClassVar[str] = "coral"
     Config: ClassVar[type] = CoralConfig
-
-    def build_alignment(self, hidden_size: int) -> nn.Module:
-        return CoralLoss()
-
-    def alignment_loss(self, module: nn.Module, f_s: torch.Tensor, f_t: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        return module(f_s, f_t), {}
+    alignment: ClassVar[type[nn.Module]] = CoralLoss

@@ -71,13 +71,16 @@ class DomainMonitor(Callback):
         self.first_epoch: float | None = None
 
     def on_fit_start(self, state: TrainState, model: Any) -> None:
-        self.strategy.progress = state.step / max(state.total_steps, 1)
+        self._set_progress(state)
 
     def on_step_end(self, state: TrainState, model: Any, losses: Losses) -> None:
-        self.strategy.progress = min(state.step / max(state.total_steps, 1), 1.0)
+        self._set_progress(state)
         if "domain_accuracy" in losses.parts:
             self.accuracies.append(losses.parts["domain_accuracy"])
             self.losses.append(losses.parts["align"])
+
+    def _set_progress(self, state: TrainState) -> None:
+        self.strategy.progress = min(state.step / max(state.total_steps, 1), 1.0)
 
     def on_epoch_start(self, state: TrainState, model: Any) -> None:
         self._flush(state)

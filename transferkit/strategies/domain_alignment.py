@@ -26,6 +26,7 @@ from torch import nn
 
 from transferkit.core.config import option
 from transferkit.core.contracts import Batch, Losses
+from transferkit.core.errors import UserError
 from transferkit.data.sources import SingleSource, ZippedSources
 from transferkit.strategies.common import optimizer_groups, set_trainable
 from transferkit.strategies.finetune import Finetune, FinetuneConfig
@@ -61,20 +62,21 @@ class DomainAlignment(Finetune):
     requires: ClassVar[frozenset[str]] = frozenset({TARGET})
     Config: ClassVar[type] = AlignmentConfig
 
-    # ---- what a method defines ----------------------------------------------------------
+    alignment: ClassVar[type[nn.Module]]
+    """The method's loss module, ``alignment()(f_s, f_t) -> L_align`` (DANN builds its own: it holds weights)."""
+
+    # ---- what a method may redefine -------------------------------------------------------
     def build_alignment(self, hidden_size: int) -> nn.Module:
-        """The method's loss module (it may hold weights, e.g. a domain discriminator)."""
-        raise NotImplementedError
+        """The method's loss module for features of ``hidden_size`` (it may hold weights, e.g. a domain discriminator)."""
+        return self.alignment()
 
     def alignment_loss(self, module: nn.Module, f_s: torch.Tensor, f_t: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """``(L_align, logged parts)`` for one source and one target batch of pooled features."""
-        raise NotImplementedError
+        return module(f_s, f_t), {}
 
     # ---- shared machinery ---------------------------------------------------------------
     def prepare(self, model: Any) -> Any:
         if self.config.weight <= 0:
-            from transferkit.core.errors import UserError
-
             raise UserError(f"strategy.weight={self.config.weight}: the alignment weight λ must be > 0")
         model.auxiliary["alignment"] = self.build_alignment(model.backbone.config.hidden_size)
         super().prepare(model)

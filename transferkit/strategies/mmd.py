@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
 from torch import nn
 
 from transferkit.core.config import option
@@ -30,9 +29,4 @@ class Mmd(DomainAlignment):
 
     name: ClassVar[str] = "mmd"
     Config: ClassVar[type] = MmdConfig
-
-    def build_alignment(self, hidden_size: int) -> nn.Module:
-        return MultiKernelMMD()
-
-    def alignment_loss(self, module: nn.Module, f_s: torch.Tensor, f_t: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        return module(f_s, f_t), {}
+    alignment: ClassVar[type[nn.Module]] = MultiKernelMMD
