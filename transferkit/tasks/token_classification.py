@@ -128,7 +128,10 @@ class TokenClassificationTask(EncoderTask):
                      & (word_ids == np.r_[word_ids[1:], -1]))  # a marker followed by more of its word
             word_ids = word_ids[keep]
             first = np.r_[True, word_ids[1:] != word_ids[:-1]] & (word_ids >= 0)
-            feature = {k: np.asarray(encoded[k][window])[keep].tolist() for k in keys}
+            if keep.all():  # WordPiece windows have no markers: the encoding passes through untouched
+                feature = {k: encoded[k][window] for k in keys}
+            else:
+                feature = {k: np.asarray(encoded[k][window])[keep].tolist() for k in keys}
             feature["_example"], feature["_words"] = int(example), np.where(first, word_ids, -1)
             feature["_length"] = len(examples.tokens[example])
             if examples.tags is not None:
