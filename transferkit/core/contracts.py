@@ -122,6 +122,19 @@ class Task(Protocol):
 StrategyKind = Literal["neural", "frozen", "classical"]
 
 
+@dataclass
+class Pretraining:
+    """Continued pretraining a strategy asks for before its task model is built (DAPT, TAPT, UDALM).
+
+    ``corpus`` names the unlabelled text: ``"train"`` (the task's own training texts, TAPT) or a data
+    source (``data.sources.NAME``, e.g. ``target_unlabeled`` for DAPT); ``config`` holds the stage's
+    options (``strategies.continued_pretraining.MaskedLMConfig``).
+    """
+
+    corpus: str
+    config: Any
+
+
 @runtime_checkable
 class Predictor(Protocol):
     """A fitted model that maps examples to task predictions and saves itself.

@@ -2,7 +2,7 @@
 
 * :class:`SingleSource`: one dataset, length-grouped, reshuffled every epoch (plain fine-tuning).
 * :class:`ZippedSources`: several named datasets stepped together, ``{"source": batch,
-  "target": batch}`` per step; an epoch is one pass over the longest, shorter ones are cycled
+  "target": batch}`` per step; an epoch is one pass over the lead (or the longest), the others are cycled
   (Lightning's ``CombinedLoader(..., "max_size_cycle")``): domain adaptation, consistency losses.
 * :class:`MixedSources`: one dataset per task, one task per step, ``{task: batch}``, the task
   drawn with probability ``p_i ∝ n_i^(1/T)`` (``temperature``; ``proportional`` is T = 1) or in
@@ -138,12 +138,21 @@ class _Named:
 class ZippedSources(_Named):
     """Step several named datasets together: each step yields ``{name: batch}`` for every name.
 
-    An epoch is one pass over the source with the most batches; the others are cycled, each
-    continuing where it left off (its k-th batch overall is ``batch_at(k)``).
+    An epoch is one pass over ``lead`` (domain adaptation: the labelled source, however large the
+    unlabelled target corpus), or by default over the source with the most batches; the others are
+    cycled, each continuing where it left off (its k-th batch overall is ``batch_at(k)``).
     """
+
+    def __init__(self, sources: dict[str, SingleSource], lead: str | None = None) -> None:
+        super().__init__(sources)
+        if lead is not None and lead not in self.sources:
+            raise ValueError(f"lead source {lead!r} is not one of {sorted(self.sources)}")
+        self.lead = lead
 
     @property
     def num_batches(self) -> int:
+        if self.lead is not None:
+            return self.sources[self.lead].num_batches
         return max(source.num_batches for source in self.sources.values())
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

@@ -32,6 +32,7 @@ from transferkit.evaluation import evaluate
 from transferkit.experiments.card import model_card
 from transferkit.experiments.embedding_cache import EmbeddingCache
 from transferkit.experiments.init_from import check_start, initialise_from
+from transferkit.experiments.pretraining import continue_pretraining
 from transferkit.experiments.run_dir import RunDirectory
 from transferkit.modules import count_parameters
 from transferkit.modules.inference import run_ragged
@@ -189,7 +190,7 @@ def fit_predictor(config: RunConfig, strategy: Strategy, task: Any, splits: Spli
         predictor = strategy.fit(splits.train, task.labels, config.training.seed)
         size = predictor.parameter_count()
         return Fitted(predictor, None, (size, size), {})
-    loaded, model, meta, fingerprint = _build_model(config, strategy, task, splits)
+    loaded, model, meta, fingerprint = _build_model(config, strategy, task, splits, sources)
     if loaded.encoder is not None:  # a frozen text encoder maps texts to vectors itself: no tokenizer
         predictor = EncoderPredictor(model, loaded.encoder, meta, config.training.eval_batch_size)
     else:
@@ -213,9 +214,15 @@ def fit_predictor(config: RunConfig, strategy: Strategy, task: Any, splits: Spli
     return Fitted(predictor, fit, parameters, loaded.info)
 
 
-def _build_model(config: RunConfig, strategy: Strategy, task: Any, splits: Splits) -> tuple[Any, Any, dict, str]:
+def _build_model(config: RunConfig, strategy: Strategy, task: Any, splits: Splits, sources: dict[str, Any]
+                 ) -> tuple[Any, Any, dict, str]:
     """(loaded source, prepared task model, saved-model meta, weights fingerprint for the embedding cache)."""
     loaded = strategy.load_source(config.model, splits.train, seq2seq=task.generative)
+    plan = strategy.pretraining()
+    if plan is not None:  # DAPT/TAPT: continued masked-LM pretraining of the source encoder first
+        corpus = splits.train if plan.corpus == "train" else sources[plan.corpus]
+        loaded = continue_pretraining(loaded, task.input_texts(corpus), plan, config.training, config.data.max_length,
+                                      config.output)
     model = task.build_model(loaded, strategy.mlp_hidden)
     meta = {"task": task.name, "task_options": dataclasses.asdict(task.config), "strategy": strategy.name,
             "source_model": config.model, "mlp_hidden": strategy.mlp_hidden,

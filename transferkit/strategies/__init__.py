@@ -5,6 +5,7 @@ Adding a strategy = one new module + one line below; the contract tests pick it 
 
 from transferkit.core.registry import Registry
 from transferkit.strategies.bitfit import Bitfit
+from transferkit.strategies.continued_pretraining import Dapt, Tapt
 from transferkit.strategies.coral import Coral
 from transferkit.strategies.dann import Dann
 from transferkit.strategies.feature_extraction import FeatureExtraction
@@ -13,10 +14,12 @@ from transferkit.strategies.lora import Lora
 from transferkit.strategies.mmd import Mmd
 from transferkit.strategies.scratch import Scratch
 from transferkit.strategies.tfidf import Tfidf, TfidfPredictor
+from transferkit.strategies.udalm import Udalm
 from transferkit.strategies.word_vectors import WordVectors
 
 STRATEGIES: Registry = Registry("strategy")
-for _strategy in (Bitfit, Coral, Dann, FeatureExtraction, Finetune, Lora, Mmd, Scratch, Tfidf, WordVectors):
+for _strategy in (Bitfit, Coral, Dann, Dapt, FeatureExtraction, Finetune, Lora, Mmd, Scratch, Tapt, Tfidf, Udalm,
+                  WordVectors):
     STRATEGIES.register(_strategy)
 
-__all__ = ["STRATEGIES", "Bitfit", "Coral", "Dann", "Mmd", "FeatureExtraction", "Lora", "Finetune", "Scratch", "Tfidf", "TfidfPredictor", "WordVectors"]
+__all__ = ["STRATEGIES", "Bitfit", "Coral", "Dann", "Dapt", "Mmd", "Tapt", "Udalm", "FeatureExtraction", "Lora", "Finetune", "Scratch", "Tfidf", "TfidfPredictor", "WordVectors"]

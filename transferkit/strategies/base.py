@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal
 
 from torch import nn
 
-from transferkit.core.contracts import Batch, Callback, Losses, StrategyKind
+from transferkit.core.contracts import Batch, Callback, Losses, Pretraining, StrategyKind
 from transferkit.core.errors import UserError
 from transferkit.data.sources import SingleSource
 from transferkit.models import check_weights, is_text_encoder, resolve
@@ -83,6 +83,10 @@ class Strategy:
         """The source model: the pretrained (or, for ``random_init``, re-initialised) transformer;
         ``seq2seq`` asks for the whole encoder-decoder LM when the checkpoint is one."""
         return load_backbone(model_ref, random_init=self.random_init, seq2seq=seq2seq)
+
+    def pretraining(self) -> Pretraining | None:
+        """Continued pretraining of the source encoder before the task model is built (DAPT/TAPT); None = none."""
+        return None
 
     def prepare(self, model: nn.Module) -> nn.Module:
         """Freeze / inject adapters / add auxiliary modules; returns the model to train."""

@@ -89,13 +89,13 @@ class DomainAlignment(Finetune):
         return groups + optimizer_groups(auxiliary, {"auxiliary": head_learning_rate}, weight_decay)
 
     def batch_source(self, features: dict[str, list[dict[str, Any]]], collator: Any, config: Any) -> ZippedSources:
-        """One labelled source batch and one unlabelled target batch per step (the target cycles if shorter)."""
+        """One labelled source batch and one unlabelled target batch per step; an epoch is a pass over the source."""
         def single(rows: list[dict[str, Any]], seed: int) -> SingleSource:
             return SingleSource(rows, collator, config.batch_size, seed, group_by_length=config.group_by_length)
 
         warn_if_same_text(features["train"], features[TARGET])
         return ZippedSources({"source": single(features["train"], config.seed),
-                              "target": single(features[TARGET], config.seed + 1)})
+                              "target": single(features[TARGET], config.seed + 1)}, lead="source")
 
     def loss(self, model: Any, batch: Batch) -> Losses:
         source = model(batch["source"])

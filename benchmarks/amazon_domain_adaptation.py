@@ -1,0 +1,165 @@
+"""Unsupervised domain adaptation on the Amazon reviews (Blitzer et al. 2007): books, dvd, electronics.
+
+Six ordered pairs S -> T.  Each domain's 2,000 labelled reviews are split once, stratified, into
+two halves: the *unlabelled* half (its labels are dropped: the target text a DA method may read,
+and the training set of the target oracle) and the *test* half (never read by any method; every
+target accuracy below is on it).  Every run trains on all 2,000 labelled source reviews, with 10%
+held out for checkpoint selection (source labels only: no target label is used for any choice).
+
+Arms (each per seed):
+
+* ``source_only``: ``finetune`` on S, evaluated on both other domains (one run per source);
+* ``dapt``: continued MLM pretraining on T's unlabelled half (once per target domain, cached and
+  shared by the seeds), then ``finetune`` on S;
+* ``dann`` / ``coral`` / ``mmd`` / ``udalm``: per pair, with T's unlabelled half as
+  ``data.sources.target_unlabeled``;
+* ``oracle``: ``finetune`` on T's unlabelled half *with* its labels (the ceiling).
+
+Every arm shares one model, ``max_length``, batch size, epochs and learning rate, chosen for the
+source-only baseline on the source's held-out split (see ``--learning-rate``; the closing note of
+issue 12 states the tuning).  Runs are resumable: a run with a metrics.json is not redone.
+
+    python benchmarks/amazon_domain_adaptation.py OUT [--arms source_only,dapt,coral] [--seeds 0,1,2]
+    python benchmarks/amazon_domain_adaptation.py OUT --summary   # the table, the paired test, PAD
+
+A benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+DOMAINS = ("books", "dvd", "electronics")
+DATA = os.path.join(ROOT, "..", "shared", "data", "amazon_multidomain_sentiment")
+PAIR_ARMS = ("dapt", "dann", "coral", "mmd", "udalm")
+
+
+def cpu_flags() -> str:
+    """The CPU's vector-instruction flags that matter for timings (AVX2, AVX-512 variants, AMX)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = next(line for line in handle if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
+    keep = [f for f in flags if f.startswith(("avx2", "avx512", "amx"))]
+    return f"{os.cpu_count()} cpus: " + " ".join(keep)
+
+
+def prepare(out: str) -> dict[str, dict[str, str]]:
+    """Per domain: ``unlabeled`` (text only), ``unlabeled_labeled`` (the same half, labelled: the oracle's
+    training set) and ``test`` jsonl files under ``OUT/data``; written once."""
+    from transferkit.data.amazon_reviews import read_reviews
+
+    folder = os.path.join(out, "data")
+    os.makedirs(folder, exist_ok=True)
+    files = {}
+    for domain in DOMAINS:
+        paths = {part: os.path.join(folder, f"{domain}_{part}.jsonl") for part in ("unlabeled", "unlabeled_labeled", "test")}
+        files[domain] = paths
+        if all(os.path.exists(p) for p in paths.values()):
+            continue
+        table = read_reviews(os.path.join(DATA, domain))
+        texts, labels = table.data["text"], table.data["label"]
+        rng = np.random.default_rng(2007)
+        halves: dict[str, list[int]] = {"unlabeled": [], "test": []}
+        for label in sorted(set(labels)):
+            members = rng.permutation([i for i, y in enumerate(labels) if y == label])
+            halves["unlabeled"] += sorted(members[: len(members) // 2].tolist())
+            halves["test"] += sorted(members[len(members) // 2:].tolist())
+        _write(paths["unlabeled"], [{"text": texts[i]} for i in halves["unlabeled"]])
+        _write(paths["unlabeled_labeled"], [{"text": texts[i], "label": labels[i]} for i in halves["unlabeled"]])
+        _write(paths["test"], [{"text": texts[i], "label": labels[i]} for i in halves["test"]])
+    return files
+
+
+def _write(path: str, records: list[dict]) -> None:
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    os.replace(temporary, path)
+
+
+def base_config(args: argparse.Namespace, seed: int) -> dict:
+    return {"model": args.model, "strategy": "finetune",
+            "data": {"max_length": args.max_length, "eval_fraction": 0.1},
+            "training": {"epochs": args.epochs, "batch_size": 32, "learning_rate": args.learning_rate, "seed": seed,
+                         "checkpoint_every": 0, "progress": False}}
+
+
+def run_specs(args: argparse.Namespace, files: dict, arm: str, seed: int) -> list[tuple[str, dict]]:
+    """(run name, config) of every run of ``arm`` at ``seed``."""
+    specs = []
+    for source in args.sources:
+        targets = [t for t in DOMAINS if t != source]
+        tests = {t: files[t]["test"] for t in targets}
+        if arm == "source_only":
+            config = base_config(args, seed)
+            config["data"].update(train=os.path.join(DATA, source), test=tests)
+            specs.append((f"source_only/{source}/seed{seed}", config))
+        elif arm == "oracle":
+            config = base_config(args, seed)
+            config["data"].update(train=files[source]["unlabeled_labeled"], test={source: files[source]["test"]})
+            specs.append((f"oracle/{source}/seed{seed}", config))
+        else:
+            for target in targets:
+                config = base_config(args, seed)
+                config["strategy"] = arm
+                config["data"].update(train=os.path.join(DATA, source), test={target: files[target]["test"]},
+                                      sources={"target_unlabeled": files[target]["unlabeled"]})
+                specs.append((f"{arm}/{source}-{target}/seed{seed}", config))
+    return specs
+
+
+def run_all(args: argparse.Namespace, files: dict) -> None:
+    from transferkit.experiments.api import train
+
+    print(f"CPU: {cpu_flags()}", flush=True)
+    for seed in args.seeds:
+        for arm in args.arms:
+            for name, config in run_specs(args, files, arm, seed):
+                output = os.path.join(args.out, "runs", name)
+                if os.path.exists(os.path.join(output, "metrics.json")):
+                    continue
+                config["output"] = output
+                started = time.perf_counter()
+                result = train(config)
+                tests = {k: round(v["accuracy"], 4) for k, v in result.metrics.get("test", {}).items()}
+                print(f"{name}: {tests} in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out")
+    parser.add_argument("--arms", default="source_only,oracle,dapt,coral")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--sources", default=",".join(DOMAINS), help="source domains to run (all three by default)")
+    parser.add_argument("--model", default="minilm-l6")
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--summary", action="store_true", help="print the table from the finished runs")
+    args = parser.parse_args()
+    args.arms = [a for a in args.arms.split(",") if a]
+    args.seeds = [int(s) for s in args.seeds.split(",") if s]
+    args.sources = [d for d in args.sources.split(",") if d]
+    files = prepare(args.out)
+    if args.summary:
+        from amazon_da_summary import summarize  # noqa: PLC0415 (benchmarks/ sibling)
+
+        summarize(args.out, DOMAINS)
+        return
+    run_all(args, files)
+
+
+if __name__ == "__main__":
+    main()

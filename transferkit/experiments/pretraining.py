@@ -1,0 +1,196 @@
+"""Continued masked-LM pretraining of a source encoder before its task run (Gururangan et al. 2020,
+"Don't Stop Pretraining": DAPT on domain text, TAPT on the task's own text).
+
+A strategy asks for it through ``Strategy.pretraining()`` (a :class:`~transferkit.core.contracts.Pretraining`:
+which corpus, which options); the composition root then calls :func:`continue_pretraining` between
+loading the source model and building the task model.  The stage:
+
+1. holds out ``heldout_fraction`` of the corpus (at most ``MAX_HELDOUT`` texts), masked once with a
+   fixed seed, so every evaluation scores the same positions;
+2. when the encoder has no MLM head (all-MiniLM-L6-v2 and the other sentence encoders), trains a
+   new one, tied to the input embeddings, for ``head_warmup_epochs`` with the encoder frozen: the
+   held-out loss after this warm-up is the *unadapted* encoder's, the curve's first point;
+3. trains encoder + head for ``epochs`` on the rest (dynamic masking), through the one Trainer,
+   evaluating the held-out loss after every epoch (best epoch kept);
+4. saves the adapted encoder (safetensors, tokenizer, the MLM head beside it) under the cache,
+   keyed by everything that determines it (source weights, corpus, options, seed), and hard-links it
+   into the run directory as ``adapted_encoder/``: any run can start from it (``model: RUN/adapted_encoder``),
+   and runs that share a corpus (seeds of a grid, the pairs of one target domain) pretrain once.
+
+The stage's own seed (``seed``) does not follow ``training.seed``, so every seed of a grid shares one
+adapted encoder, as Gururangan et al. pretrain once and fine-tune with several seeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from transferkit.core.config import TrainingConfig
+from transferkit.core.contracts import Losses, Pretraining
+from transferkit.core.errors import UserError
+from transferkit.data.collate import PaddingCollator
+from transferkit.data.sources import SingleSource
+from transferkit.experiments.embedding_cache import default_cache_dir
+from transferkit.models.loading import LoadedModel, load_backbone, save_backbone
+from transferkit.modules.masked_lm import MaskedLanguageModel, MaskedLMHead, MaskingVocabulary, mask_tokens
+from transferkit.strategies.base import Strategy
+from transferkit.strategies.continued_pretraining import MaskedLMConfig
+from transferkit.training import Trainer
+
+logger = logging.getLogger("transferkit")
+
+MAX_HELDOUT = 500
+"""At most this many held-out texts score the MLM loss curve."""
+CURVE_FILE = "pretraining.json"
+
+
+class MaskedLMObjective(Strategy):
+    """The Trainer's view of continued pretraining: every trainable weight of encoder + MLM head, ``L_mlm``.
+    Not a registered strategy: the stage that DAPT/TAPT/UDALM run before their own training."""
+
+    name = "masked_lm"
+    supports = frozenset()
+    Config = MaskedLMConfig
+
+    def loss(self, model: Any, batch: Any) -> Losses:
+        loss = model(batch)
+        return Losses(total=loss, parts={"mlm": float(loss.detach())})
+
+
+def cache_key(loaded: LoadedModel, texts: list[str], plan: Pretraining, max_length: int) -> str:
+    """sha256 of the source weights' fingerprint, the corpus, the options and ``max_length``."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([loaded.fingerprint, asdict(plan.config), max_length], sort_keys=True).encode())
+    for text in texts:
+        digest.update(text.encode() + b"\x1e")
+    return digest.hexdigest()[:24]
+
+
+def continue_pretraining(loaded: LoadedModel, texts: list[str], plan: Pretraining, training: TrainingConfig,
+                         max_length: int, run_dir: str | None) -> LoadedModel:
+    """The adapted encoder (loaded back from its saved checkpoint); ``info["continued_pretraining"]`` holds the curve."""
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise UserError(f"continued pretraining: the corpus ({plan.corpus}) holds no text")
+    directory = os.path.join(default_cache_dir(), "continued-pretraining", cache_key(loaded, texts, plan, max_length))
+    if os.path.isfile(os.path.join(directory, CURVE_FILE)):
+        logger.info("continued pretraining: reusing %s", directory)
+    else:
+        _pretrain(loaded, texts, plan, training, max_length, directory)
+    with open(os.path.join(directory, CURVE_FILE), encoding="utf-8") as handle:
+        curve = json.load(handle)
+    if run_dir:
+        _link_tree(directory, os.path.join(run_dir.rstrip("/") + ".partial", "adapted_encoder"))
+        curve["checkpoint"] = os.path.join(os.path.abspath(run_dir), "adapted_encoder")
+    adapted = load_backbone(directory)
+    adapted.info = {**loaded.info, "continued_pretraining": curve}
+    return adapted
+
+
+def _pretrain(loaded: LoadedModel, texts: list[str], plan: Pretraining, training: TrainingConfig,
+              max_length: int, directory: str) -> None:
+    options = plan.config
+    tokenizer, backbone = loaded.tokenizer, loaded.backbone
+    vocabulary = MaskingVocabulary.from_tokenizer(tokenizer, backbone.get_input_embeddings().weight.shape[0])
+    if options.whole_word_masking and vocabulary.word_start is None:
+        raise UserError("strategy.whole_word_masking: this tokenizer's pieces do not mark word boundaries")
+    train_rows, heldout = _split(tokenizer, texts, max_length, options, vocabulary)
+    head = MaskedLMHead.for_backbone(backbone)
+    model = MaskedLanguageModel(backbone, head, vocabulary, options.mlm_probability, options.whole_word_masking)
+    collator = PaddingCollator(tokenizer.pad_token_id)
+    settings = TrainingConfig(epochs=options.epochs, batch_size=options.batch_size, learning_rate=options.learning_rate,
+                              seed=options.seed, metric_for_best="mlm_loss", checkpoint_every=0,
+                              mixed_precision=training.mixed_precision, progress=training.progress, max_steps=options.max_steps)
+
+    def evaluate(m: Any) -> dict[str, float]:
+        return {"mlm_loss": heldout_loss(m, heldout, collator, training.eval_batch_size)}
+
+    started = time.perf_counter()
+    points: list[dict[str, Any]] = []
+    if head.loaded_from is None and options.head_warmup_epochs > 0:
+        backbone.requires_grad_(False)
+        warm = replace(settings, epochs=options.head_warmup_epochs, max_steps=None)
+        Trainer(MaskedLMObjective(), warm).fit(model, _source(train_rows, collator, warm), evaluate)
+        backbone.requires_grad_(True)
+    points.append({"step": 0, "mlm_loss": evaluate(model)["mlm_loss"]})
+    fit = Trainer(MaskedLMObjective(), settings).fit(model, _source(train_rows, collator, settings), evaluate)
+    points += [{"step": e["step"], "mlm_loss": e["eval"]["mlm_loss"]} for e in fit.history if "eval" in e]
+    curve = {"corpus": plan.corpus, "texts": len(train_rows), "heldout_texts": len(heldout),
+             "options": asdict(options), "heldout_mlm_loss": points, "before": points[0]["mlm_loss"],
+             "after": min(p["mlm_loss"] for p in points[1:]), "steps": fit.steps,
+             "seconds": round(time.perf_counter() - started, 1), "head": head.loaded_from or "new, tied to the embeddings"}
+    logger.info("continued pretraining on %d texts: held-out MLM loss %.3f -> %.3f in %d steps (%.0f s)",
+                len(train_rows), curve["before"], curve["after"], fit.steps, curve["seconds"])
+    _save(backbone, tokenizer, head, curve, directory)
+
+
+def _split(tokenizer: Any, texts: list[str], max_length: int, options: Any, vocabulary: MaskingVocabulary
+           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(training rows, held-out rows masked once with ``options.seed``)."""
+    encoded = tokenizer(texts, truncation=True, max_length=max_length)
+    rows = [{"input_ids": ids, "attention_mask": mask} for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"], strict=True)]
+    order = np.random.default_rng(options.seed).permutation(len(rows))
+    count = min(MAX_HELDOUT, int(round(len(rows) * options.heldout_fraction)))
+    if count < 1 or count >= len(rows):
+        raise UserError(f"continued pretraining: {len(rows)} texts cannot spare a held-out {options.heldout_fraction:.0%} "
+                        "(strategy.heldout_fraction); give more text")
+    heldout = [rows[i] for i in order[:count]]
+    generator = torch.Generator().manual_seed(options.seed)
+    masked = []
+    for row in heldout:  # one text at a time: no padding to mask around
+        ids = torch.tensor([row["input_ids"]])
+        corrupted, labels = mask_tokens(ids, torch.ones_like(ids), vocabulary, options.mlm_probability,
+                                        options.whole_word_masking, generator)
+        masked.append({**row, "input_ids": corrupted[0].tolist(), "labels": labels[0].tolist()})
+    return [rows[i] for i in order[count:]], masked
+
+
+def heldout_loss(model: Any, rows: list[dict[str, Any]], collator: Any, batch_size: int) -> float:
+    """Mean MLM cross-entropy over the held-out texts' fixed masked positions (token-weighted)."""
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(rows), batch_size):
+            batch = collator(rows[start:start + batch_size])
+            masked = int((batch["labels"] != -100).sum())
+            total += float(model(batch)) * masked
+            count += masked
+    model.train()
+    return total / max(count, 1)
+
+
+def _source(rows: list[dict[str, Any]], collator: Any, settings: TrainingConfig) -> SingleSource:
+    return SingleSource(rows, collator, settings.batch_size, settings.seed, group_by_length=settings.group_by_length)
+
+
+def _save(backbone: Any, tokenizer: Any, head: MaskedLMHead, curve: dict[str, Any], directory: str) -> None:
+    """Write to ``directory.partial`` then rename: a half-written checkpoint is never reused."""
+    partial = directory + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    save_backbone(backbone, tokenizer, partial)
+    head.save(partial)
+    with open(os.path.join(partial, CURVE_FILE), "w", encoding="utf-8") as handle:
+        json.dump(curve, handle, indent=1)
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(partial, directory)
+
+
+def _link_tree(source: str, target: str) -> None:
+    """Hard-link (copy where links fail) every file of ``source`` into ``target``."""
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link, dirs_exist_ok=True)
