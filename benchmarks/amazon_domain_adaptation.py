@@ -137,6 +137,61 @@ def run_all(args: argparse.Namespace, files: dict) -> None:
                 print(f"{name}: {tests} in {time.perf_counter() - started:.0f} s", flush=True)
 
 
+def _texts(path: str, limit: int, seed: int = 0) -> list[str]:
+    if os.path.isdir(path):
+        from transferkit.data.amazon_reviews import read_reviews
+
+        texts = list(read_reviews(path).data["text"])
+    else:
+        with open(path, encoding="utf-8") as handle:
+            texts = [json.loads(line)["text"] for line in handle]
+    order = np.random.default_rng(seed).permutation(len(texts))[:limit]
+    return [texts[i] for i in order]
+
+
+def _pretrained_features(model: str, texts: list[str], max_length: int) -> np.ndarray:
+    """Mean-pooled last-layer states of the unadapted encoder (the classification head's default pooling)."""
+    import torch
+
+    from transferkit.models.loading import load_backbone
+
+    loaded = load_backbone(model)
+    rows = []
+    with torch.no_grad():
+        for start in range(0, len(texts), 64):
+            batch = loaded.tokenizer(texts[start:start + 64], truncation=True, max_length=max_length, padding=True,
+                                     return_tensors="pt")
+            hidden = loaded.backbone(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            rows.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
+    return np.concatenate(rows)
+
+
+def proxy_distances(args: argparse.Namespace, files: dict, best: str, seed: int = 0, limit: int = 500) -> None:
+    """Proxy A-distance between source and target features per pair: unadapted, source-only, ``best``; OUT/pad.json."""
+    from transferkit.evaluation.domain import proxy_a_distance
+    from transferkit.serving import load_predictor
+
+    def run_features(run: str, texts: list[str]) -> np.ndarray:
+        return load_predictor(run).text_encoder("pad").encode(texts)
+
+    result = {}
+    for source in DOMAINS:
+        for target in (t for t in DOMAINS if t != source):
+            s_texts, t_texts = _texts(os.path.join(DATA, source), limit), _texts(files[target]["unlabeled"], limit)
+            runs = {"source_only": os.path.join(args.out, "runs", "source_only", source, f"seed{seed}"),
+                    "best": os.path.join(args.out, "runs", best, f"{source}-{target}", f"seed{seed}")}
+            entry = {"before": proxy_a_distance(_pretrained_features(args.model, s_texts, args.max_length),
+                                                _pretrained_features(args.model, t_texts, args.max_length)),
+                     "best_arm": best}
+            for name, run in runs.items():
+                if os.path.exists(os.path.join(run, "metrics.json")):
+                    entry[name] = proxy_a_distance(run_features(run, s_texts), run_features(run, t_texts))
+            result[f"{source}-{target}"] = entry
+            print(source, "->", target, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in entry.items()}, flush=True)
+    _write(os.path.join(args.out, "pad.json"), [result])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out")
@@ -148,6 +203,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--summary", action="store_true", help="print the table from the finished runs")
+    parser.add_argument("--pad", metavar="ARM", help="proxy A-distance per pair: unadapted, source-only and ARM (seed 0)")
     args = parser.parse_args()
     args.arms = [a for a in args.arms.split(",") if a]
     args.seeds = [int(s) for s in args.seeds.split(",") if s]
@@ -157,6 +213,9 @@ def main() -> None:
         from amazon_da_summary import summarize  # noqa: PLC0415 (benchmarks/ sibling)
 
         summarize(args.out, DOMAINS)
+        return
+    if args.pad:
+        proxy_distances(args, files, args.pad)
         return
     run_all(args, files)
 

@@ -32,3 +32,21 @@ def test_a_strategy_grid_keeps_strategy_names_as_labels() -> None:
     cells = [Cell(f"{s}-{b}", {"strategy": s, "data.budget": b, "training.seed": 1}, {}, status="done",
                   metrics={"eval": {"accuracy": 0.5}}) for s in ("lora", "finetune") for b in (8, 32)]
     assert list(efficiency_lines(cells, "accuracy", "eval")) == ["finetune", "lora"]
+
+
+def test_pretraining_curves_draw_each_adapted_encoder_once_and_refuse_runs_without_one() -> None:
+    import pytest
+
+    from transferkit.core.errors import UserError
+    from transferkit.reporting.plots import pretraining_curves
+
+    def stage(start: float) -> dict:
+        points = [{"step": s, "mlm_loss": start - 0.1 * i} for i, s in enumerate((0, 30, 60))]
+        return {"continued_pretraining": {"corpus": "target_unlabeled", "texts": 900, "heldout_mlm_loss": points}}
+
+    cells = [Cell(f"{target}-{seed}", {"data.test": target, "training.seed": seed}, {}, status="done",
+                  metrics={"eval": {"accuracy": 0.8}, "encoder": stage(start)})
+             for target, start in (("dvd", 3.0), ("books", 3.2)) for seed in (1, 2)]
+    assert pretraining_curves(cells).startswith(b"\x89PNG")
+    with pytest.raises(UserError, match="continued pretraining"):
+        pretraining_curves(cells_without_a_strategy_axis())

@@ -23,7 +23,7 @@ from transferkit.reporting.report_split import EVAL, choose_split, grid_split_la
 from transferkit.reporting.stats import group_axes, is_seed_axis, metric_value, sort_key, summarize
 
 __all__ = ["BUDGET_AXIS", "best_cell", "class_labels", "confusion_matrix_plot", "cost_quality_plot", "data_efficiency_curve",
-           "efficiency_lines", "learning_curves"]
+           "efficiency_lines", "learning_curves", "pretraining_curves"]
 
 BUDGET_AXIS = "data.budget"
 """The axis holding the training budget (labels per class for classification, examples for other tasks)."""
@@ -219,6 +219,39 @@ def learning_curves(cells: Iterable[Cell], metric: str = "accuracy") -> bytes:
             ax.grid(True, alpha=0.3)
         if loss_ax.lines:
             loss_ax.legend(fontsize=5, loc="upper right")
+    return _png(fig)
+
+
+def _stage_label(cell: Cell, stage: dict[str, Any]) -> str:
+    axes = ", ".join(f"{a.split('.')[-1]}={v}" for a, v in cell.axes.items() if not is_seed_axis(a) and a != "strategy")
+    return f"{stage.get('corpus')}, {stage.get('texts')} texts" + (f" ({axes})" if axes else "")
+
+
+def pretraining_curves(cells: Iterable[Cell]) -> bytes:
+    """Held-out masked-LM loss vs step of every distinct continued-pretraining stage (DAPT/TAPT) among the runs.
+
+    Step 0 is the unadapted encoder (with its MLM head, warmed up when it was new); runs that share an
+    adapted encoder (the seeds of a grid, the pairs of one target domain) share one curve, drawn once.
+    """
+    curves: dict[tuple[tuple[float, float], ...], str] = {}
+    for cell in cells:
+        stage = (cell.metrics.get("encoder") or {}).get("continued_pretraining") if cell.status == "done" else None
+        if stage:
+            points = tuple((float(p["step"]), float(p["mlm_loss"])) for p in stage["heldout_mlm_loss"])
+            curves.setdefault(points, _stage_label(cell, stage))
+    if not curves:
+        raise UserError("no done run did continued pretraining: nothing to plot")
+    fig = _figure(6.5, 3.4)
+    ax = fig.subplots()
+    fig.subplots_adjust(left=0.11, right=0.98, top=0.95, bottom=0.15)
+    for i, (points, label) in enumerate(curves.items()):
+        ax.plot(*zip(*points, strict=True), color=_COLORS[i % len(_COLORS)], marker=_MARKERS[i % len(_MARKERS)],
+                markersize=4, linewidth=1.2, label=label)
+    ax.set_xlabel("masked-LM step (0 = before continued pretraining)", fontsize=8)
+    ax.set_ylabel("held-out MLM loss", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=6)
     return _png(fig)
 
 

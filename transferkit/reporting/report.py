@@ -155,6 +155,8 @@ def _figures(cells: Sequence[Cell], metric: str, info: TaskInfo, split: str) -> 
         ("cost_quality", f"Cost vs quality ({label})", lambda: plots.cost_quality_plot(cells, metric, split)),
         ("learning_curves", f"Learning curves: per-epoch {grid_split_label(cells, EVAL)}",
          lambda: plots.learning_curves(cells, metric)),
+        ("pretraining", "Continued pretraining (DAPT/TAPT): held-out masked-LM loss",
+         lambda: plots.pretraining_curves(cells)),
     ]
     if best is not None:
         value = f"{metric_value(best, metric, split):.{_digits(cells, metric, split)}f}"
