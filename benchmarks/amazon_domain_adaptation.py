@@ -15,9 +15,11 @@ Arms (each per seed):
   ``data.sources.target_unlabeled``;
 * ``oracle``: ``finetune`` on T's unlabelled half *with* its labels (the ceiling).
 
-Every arm shares one model, ``max_length``, batch size, epochs and learning rate, chosen for the
-source-only baseline on the source's held-out split (see ``--learning-rate``; the closing note of
-issue 12 states the tuning).  Runs are resumable: a run with a metrics.json is not redone.
+Every arm shares one model (MiniLM-L6), ``max_length`` 128, batch 32, epochs and learning rate, chosen
+for the source-only baseline on books' held-out 10% (source labels only): learning rate in {2e-5, 5e-5,
+1e-4} x at most 2 epochs (a CPU budget; best epoch restored) gave 2e-5: 0.770 after epoch 1, 5e-5 with
+a 1-epoch schedule: 0.805, 1e-4 with a 2-epoch schedule: 0.835 (0.820 after epoch 1), hence 1e-4 and 2
+epochs.  Runs are resumable: a run with a metrics.json is not redone.
 
     python benchmarks/amazon_domain_adaptation.py OUT [--arms source_only,dapt,coral] [--seeds 0,1,2]
     python benchmarks/amazon_domain_adaptation.py OUT --summary   # the table, the paired test, PAD
@@ -195,13 +197,13 @@ def proxy_distances(args: argparse.Namespace, files: dict, best: str, seed: int 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out")
-    parser.add_argument("--arms", default="source_only,oracle,dapt,coral")
+    parser.add_argument("--arms", default="source_only,dapt")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--sources", default=",".join(DOMAINS), help="source domains to run (all three by default)")
     parser.add_argument("--model", default="minilm-l6")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--summary", action="store_true", help="print the table from the finished runs")
     parser.add_argument("--pad", metavar="ARM", help="proxy A-distance per pair: unadapted, source-only and ARM (seed 0)")
     args = parser.parse_args()

@@ -51,6 +51,16 @@ def test_zipped_epoch_follows_the_longest_source_and_cycles_the_shorter() -> Non
     assert epoch_one[0] == ids(single(8, "s").batch_at(5))  # cycling continues across epochs
 
 
+def test_zipped_epoch_can_follow_a_lead_source_and_cycle_a_larger_one() -> None:
+    zipped = ZippedSources({"source": single(8, "s"), "target": single(20, "t", seed=1)}, lead="source")
+    assert zipped.num_batches == 2  # one pass over the labelled source, however large the target corpus
+    zipped.set_epoch(1)
+    targets = [ids(step["target"]) for step in zipped]
+    assert targets[0] == ids(single(20, "t", seed=1).batch_at(2))  # the target continues where epoch 0 stopped
+    with pytest.raises(ValueError, match="lead source 'nope'"):
+        ZippedSources({"source": single(8, "s")}, lead="nope")
+
+
 def test_zipped_resume_from_positions_matches_the_uninterrupted_order() -> None:
     def make() -> ZippedSources:
         return ZippedSources({"source": single(8, "s"), "target": single(20, "t", seed=1)})
