@@ -87,4 +87,4 @@ def test_tapt_pretrains_on_the_training_texts(toy_files, tiny_model: str, tmp_pa
     raw = config("tapt", toy_files, tiny_model, str(tmp_path / "tapt"))
     raw["data"].pop("sources")
     curve = train(raw).metrics["encoder"]["continued_pretraining"]
-    assert curve["corpus"] == "train" and curve["texts"] + curve["heldout_texts"] == 216  # 240 minus the eval split
+    assert curve["corpus"] == "train" and curve["texts"] + curve["heldout_texts"] == 240  # every training text

@@ -8,8 +8,9 @@ loading the source model and building the task model.  The stage:
 1. holds out ``heldout_fraction`` of the corpus (at most ``MAX_HELDOUT`` texts), masked once with a
    fixed seed, so every evaluation scores the same positions;
 2. when the encoder has no MLM head (all-MiniLM-L6-v2 and the other sentence encoders), trains a
-   new one, tied to the input embeddings, for ``head_warmup_epochs`` with the encoder frozen: the
-   held-out loss after this warm-up is the *unadapted* encoder's, the curve's first point;
+   new one, tied to the input embeddings, for ``head_warmup_epochs`` at ``head_warmup_learning_rate``
+   with the encoder frozen: the held-out loss after this warm-up is the *unadapted* encoder's, the
+   curve's first point (the head keeps learning during step 3, so part of the later drop is the head's);
 3. trains encoder + head for ``epochs`` on the rest (dynamic masking), through the one Trainer,
    evaluating the held-out loss after every epoch (best epoch kept);
 4. saves the adapted encoder (safetensors, tokenizer, the MLM head beside it) under the cache,
@@ -119,7 +120,8 @@ def _pretrain(loaded: LoadedModel, texts: list[str], plan: Pretraining, training
     points: list[dict[str, Any]] = []
     if head.loaded_from is None and options.head_warmup_epochs > 0:
         backbone.requires_grad_(False)
-        warm = replace(settings, epochs=options.head_warmup_epochs, max_steps=None)
+        warm = replace(settings, epochs=options.head_warmup_epochs, max_steps=None,
+                       learning_rate=options.head_warmup_learning_rate)
         Trainer(MaskedLMObjective(), warm).fit(model, _source(train_rows, collator, warm), evaluate)
         backbone.requires_grad_(True)
     points.append({"step": 0, "mlm_loss": evaluate(model)["mlm_loss"]})

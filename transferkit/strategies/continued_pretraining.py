@@ -37,6 +37,7 @@ class MaskedLMConfig:
     whole_word_masking: bool = False
     heldout_fraction: float = 0.1
     head_warmup_epochs: int = 1
+    head_warmup_learning_rate: float = 1e-3
     seed: int = 0
 
 
@@ -51,6 +52,7 @@ class ContinuedPretrainingConfig(FinetuneConfig):
     heldout_fraction: float = option(0.1, "share of the corpus (at most 500 texts) held out for the MLM loss curve")
     head_warmup_epochs: int = option(1, "epochs training a new MLM head with the encoder frozen first (its held-out "
                                         "loss is the unadapted encoder's); unused when the model has a head")
+    head_warmup_learning_rate: float = option(1e-3, "learning rate of the head warm-up (a new head starts far from useful)")
     mlm_seed: int = option(0, "seed of the masked-LM stage (fixed, so every training.seed shares one adapted encoder)")
 
 
@@ -63,8 +65,9 @@ class ContinuedPretraining(Finetune):
 
     def check_task(self, task_cls: type) -> None:
         c = self.config
-        if c.mlm_epochs < 1 or c.mlm_batch_size < 1 or c.head_warmup_epochs < 0:
-            raise UserError("strategy.mlm_epochs and strategy.mlm_batch_size must be >= 1, head_warmup_epochs >= 0")
+        if c.mlm_epochs < 1 or c.mlm_batch_size < 1 or c.head_warmup_epochs < 0 or c.head_warmup_learning_rate <= 0:
+            raise UserError("strategy.mlm_epochs and strategy.mlm_batch_size must be >= 1, head_warmup_epochs >= 0, "
+                            "head_warmup_learning_rate > 0")
         if not 0 < c.mlm_probability < 1 or not 0 < c.heldout_fraction < 1:
             raise UserError("strategy.mlm_probability and strategy.heldout_fraction must lie strictly between 0 and 1")
 
@@ -73,7 +76,8 @@ class ContinuedPretraining(Finetune):
         return Pretraining(self.corpus, MaskedLMConfig(
             epochs=c.mlm_epochs, learning_rate=c.mlm_learning_rate, batch_size=c.mlm_batch_size, max_steps=c.mlm_max_steps,
             mlm_probability=c.mlm_probability, whole_word_masking=c.whole_word_masking,
-            heldout_fraction=c.heldout_fraction, head_warmup_epochs=c.head_warmup_epochs, seed=c.mlm_seed))
+            heldout_fraction=c.heldout_fraction, head_warmup_epochs=c.head_warmup_epochs,
+            head_warmup_learning_rate=c.head_warmup_learning_rate, seed=c.mlm_seed))
 
 
 class Dapt(ContinuedPretraining):
