@@ -140,6 +140,7 @@ def run_all(args: argparse.Namespace, files: dict) -> None:
 
 
 def _texts(path: str, limit: int, seed: int = 0) -> list[str]:
+    """Up to ``limit`` texts of a domain directory or jsonl file, shuffled with ``seed`` (file order for seed -1)."""
     if os.path.isdir(path):
         from transferkit.data.amazon_reviews import read_reviews
 
@@ -147,6 +148,8 @@ def _texts(path: str, limit: int, seed: int = 0) -> list[str]:
     else:
         with open(path, encoding="utf-8") as handle:
             texts = [json.loads(line)["text"] for line in handle]
+    if seed < 0:
+        return texts[:limit]
     order = np.random.default_rng(seed).permutation(len(texts))[:limit]
     return [texts[i] for i in order]
 
@@ -194,6 +197,33 @@ def proxy_distances(args: argparse.Namespace, files: dict, best: str, seed: int 
     _write(os.path.join(args.out, "pad.json"), [result])
 
 
+def mlm_control(args: argparse.Namespace, files: dict, target: str) -> None:
+    """Head-only control for DAPT's curve: the unadapted encoder, frozen, with a new MLM head trained for as many
+    passes as warm-up + DAPT take, scored on the same held-out texts and masks; prints the held-out loss per pass."""
+    from transferkit.core.config import TrainingConfig
+    from transferkit.data.collate import PaddingCollator
+    from transferkit.experiments.pretraining import MaskedLMObjective, _source, _split, heldout_loss
+    from transferkit.models.loading import load_backbone
+    from transferkit.modules.masked_lm import MaskedLanguageModel, MaskedLMHead, MaskingVocabulary
+    from transferkit.strategies.continued_pretraining import MaskedLMConfig
+    from transferkit.training import Trainer
+
+    options = MaskedLMConfig()
+    loaded = load_backbone(args.model)
+    vocabulary = MaskingVocabulary.from_tokenizer(loaded.tokenizer, loaded.backbone.get_input_embeddings().weight.shape[0])
+    train_rows, heldout = _split(loaded.tokenizer, _texts(files[target]["unlabeled"], 10**9, seed=-1),
+                                 args.max_length, options, vocabulary)
+    model = MaskedLanguageModel(loaded.backbone.requires_grad_(False), MaskedLMHead.for_backbone(loaded.backbone), vocabulary)
+    collator = PaddingCollator(loaded.tokenizer.pad_token_id)
+    settings = TrainingConfig(epochs=options.head_warmup_epochs + options.epochs, batch_size=options.batch_size,
+                              learning_rate=options.head_warmup_learning_rate, seed=options.seed,
+                              metric_for_best="mlm_loss", checkpoint_every=0, progress=False)
+    fit = Trainer(MaskedLMObjective(), settings).fit(
+        model, _source(train_rows, collator, settings), lambda m: {"mlm_loss": heldout_loss(m, heldout, collator, 128)})
+    print(f"{target}: head-only held-out MLM loss per pass:",
+          [round(e["eval"]["mlm_loss"], 3) for e in fit.history if "eval" in e], flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out")
@@ -205,6 +235,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--summary", action="store_true", help="print the table from the finished runs")
+    parser.add_argument("--mlm-control", metavar="DOMAIN", help="head-only MLM control on DOMAIN's unlabelled half")
     parser.add_argument("--pad", metavar="ARM", help="proxy A-distance per pair: unadapted, source-only and ARM (seed 0)")
     args = parser.parse_args()
     args.arms = [a for a in args.arms.split(",") if a]
@@ -218,6 +249,9 @@ def main() -> None:
         return
     if args.pad:
         proxy_distances(args, files, args.pad)
+        return
+    if args.mlm_control:
+        mlm_control(args, files, args.mlm_control)
         return
     run_all(args, files)
 
