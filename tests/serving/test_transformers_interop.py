@@ -254,5 +254,5 @@ def test_export_command_converts_or_says_which_runs_can(ner_run, classification_
     code, _, err = run_cli(["export", classification_run, "--format", "transformers", "-o", str(tmp_path / "no")],
                            capsys, monkeypatch)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "question_answering" in err, err
-    code, _, err = run_cli(["export", ner_run, "--format", "onnx", "-o", str(tmp_path / "onnx")], capsys, monkeypatch)
-    assert code == 2 and "unknown format 'onnx'" in err and "Traceback" not in err
+    code, _, err = run_cli(["export", ner_run, "--format", "tflite", "-o", str(tmp_path / "tflite")], capsys, monkeypatch)
+    assert code == 2 and "unknown format 'tflite'" in err and "transformers, onnx" in err and "Traceback" not in err

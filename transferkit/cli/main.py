@@ -137,13 +137,29 @@ def export(
     merge: Annotated[bool, typer.Option("--merge", help="fold a LoRA/IA3/BitFit delta into full model weights")] = False,
     to: Annotated[str | None, typer.Option(
         "--format", help="transformers: a model directory AutoModelFor.../pipeline load (token classification, "
-                         "QA and summarization runs; a delta is merged first)")] = None,
+                         "QA and summarization runs); onnx: a copy of the run whose model is an ONNX graph that "
+                         "predict/evaluate run in onnxruntime (classification and token classification runs); "
+                         "a delta is merged first")] = None,
+    quantize: Annotated[str | None, typer.Option(
+        help="with --format onnx: int8 = onnxruntime dynamic int8 weights (MatMul/Gemm)")] = None,
+    min_agreement: Annotated[float, typer.Option(
+        help="with --format onnx: refuse the export when its predicted class agrees with the PyTorch model's "
+             "on less than this share of the parity sample")] = 0.99,
+    parity_data: Annotated[str | None, typer.Option(
+        help="with --format onnx: file the parity check samples (default: the run's eval data)")] = None,
 ) -> None:
-    """Write a copy of a run with a self-contained model (--merge), or its model in transformers' format."""
+    """Write a copy of a run with a self-contained model (--merge) or an ONNX model, or its model in transformers' format."""
     from transferkit.experiments.api import export_run
+    from transferkit.serving.onnx_export import OnnxExportConfig, Parity
 
-    path = export_run(run_dir, output, merge, to)
-    typer.echo(f"transformers model written to {path}" if to else f"merged model written to {path}")
+    if to != "onnx" and (quantize is not None or parity_data is not None):
+        raise UserError("--quantize and --parity-data go with --format onnx")
+    options = OnnxExportConfig(quantize=quantize or "none", min_agreement=min_agreement)
+    path = export_run(run_dir, output, merge, to, options, parity_data)
+    if to == "onnx":
+        typer.echo(f"ONNX model written to {path}; {Parity.load(os.path.join(path, 'model')).summary()}")
+    else:
+        typer.echo(f"transformers model written to {path}" if to else f"merged model written to {path}")
 
 
 @app.command()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import yaml
@@ -23,6 +23,7 @@ from transferkit.evaluation import evaluate
 from transferkit.experiments import run
 from transferkit.serving import Model, NeuralPredictor, load_predictor
 from transferkit.serving.hub_layout import CONVERTIBLE, plan_layout
+from transferkit.serving.onnx_export import OnnxExportConfig, check_exportable, check_options, export_onnx
 from transferkit.serving.predictor import merge_delta
 from transferkit.tasks import TASKS
 
@@ -104,22 +105,30 @@ def load(run_dir: str) -> Model:
     return Model(load_predictor(run_dir), _saved_task(run_dir, saved), run_dir)
 
 
-def export_run(run_dir: str, output: str, merge: bool = False, to: str | None = None) -> str:
+def export_run(run_dir: str, output: str, merge: bool = False, to: str | None = None,
+               onnx: OnnxExportConfig | None = None, parity_data: str | None = None) -> str:
     """Export a run: ``merge`` writes a copy of the run whose model holds full weights (adapter/bias delta
     merged in); ``to="transformers"`` writes a model directory that transformers' ``AutoModelFor...`` and
-    ``pipeline`` load with the run's labels and logits (a delta is merged first).
+    ``pipeline`` load with the run's labels and logits (a delta is merged first); ``to="onnx"`` writes a
+    copy of the run whose model is an ONNX graph (``onnx``: int8, parity threshold), after checking it
+    against the PyTorch model on the run's eval data (or ``parity_data``): see ``serving.onnx_export``.
 
     The merged copy needs no base model, predicts identically (up to float rounding) and works with
-    ``predict``/``evaluate``; the transformers directory also loads with ``load_predictor``.  Runs
-    whose head has no exact transformers equivalent (classification, word vectors ...) are refused
-    with the reason.  Written to ``<output>.partial``, renamed when complete.
+    ``predict``/``evaluate``; so does the ONNX copy (run by onnxruntime, its parity in ``model/parity.json``);
+    the transformers directory also loads with ``load_predictor``.  Runs whose head has no exact transformers
+    equivalent (classification, word vectors ...) are refused with the reason.  Written to
+    ``<output>.partial``, renamed when complete.
     """
-    if to not in (None, "transformers"):
-        raise UserError(f"export: unknown format '{to}'; valid: transformers")
+    if to not in (None, "transformers", "onnx"):
+        raise UserError(f"export: unknown format '{to}'; valid: transformers, onnx")
     if not merge and to is None:
-        raise UserError("export: pass --merge to write a merged full model, or --format transformers")
-    _run_config(run_dir)
+        raise UserError("export: pass --merge to write a merged full model, or --format transformers|onnx")
+    saved = _run_config(run_dir)
+    if os.path.exists(output):
+        raise UserError(f"{output} already exists: choose a new output directory")
     predictor = load_predictor(run_dir)
+    if to == "onnx":
+        return _export_onnx(run_dir, output, predictor, saved, onnx or OnnxExportConfig(), parity_data)
     if not isinstance(predictor, NeuralPredictor):
         what = "to merge" if to is None else "for transformers"
         raise UserError(f"{run_dir}: a {type(predictor).__name__} model has no neural weights {what}; {CONVERTIBLE}")
@@ -129,15 +138,53 @@ def export_run(run_dir: str, output: str, merge: bool = False, to: str | None = 
         layout = plan_layout(predictor.model, predictor.model.state_dict())
         if layout.architecture is None:
             raise UserError(f"{run_dir}: cannot export to transformers: {layout.reason}; {CONVERTIBLE}")
-    if os.path.exists(output):
-        raise UserError(f"{output} already exists: choose a new output directory")
+    return _write_export(run_dir, output, predictor.save, whole_run=to is None)
+
+
+def _export_onnx(run_dir: str, output: str, predictor: Any, saved: dict[str, Any], options: OnnxExportConfig,
+                 parity_data: str | None) -> str:
+    """A copy of the run whose ``model/`` is the ONNX graph (+ ``parity.json``), refused below the threshold."""
+    check_options(options)
+    try:
+        check_exportable(predictor)
+    except UserError as exc:
+        raise UserError(f"{run_dir}: {exc}") from None
+    if "base_model" in predictor.meta:
+        predictor = merge_delta(predictor)
+    examples, source = _parity_examples(run_dir, saved, parity_data)
+    exported, parity = export_onnx(predictor, examples, source, options)
+
+    def write(directory: str) -> None:
+        exported.save(directory)
+        parity.save(directory)
+
+    return _write_export(run_dir, output, write, whole_run=True)
+
+
+def _parity_examples(run_dir: str, saved: dict[str, Any], parity_data: str | None) -> tuple[Any, str]:
+    """The examples the ONNX parity check samples: ``parity_data``, else the run's eval set, re-read as
+    training read it (``data.eval``, or the same seeded split of ``data.train``)."""
+    task = _saved_task(run_dir, saved)
+    if parity_data is not None:
+        return task.read(parity_data, _data_config(saved, {}), require_targets=False), parity_data
+    data = build_dataclass(DataConfig, saved.get("data", {}), "run config data")
+    try:
+        splits = task.read_splits(data, task.config, saved.get("training", {}).get("seed", 0))
+    except (UserError, OSError) as exc:
+        raise UserError(f"{run_dir}: cannot read the run's eval data for the ONNX parity check ({exc}); "
+                        "pass --parity-data FILE") from None
+    return splits.eval, data.eval or f"the eval split of {data.train}"
+
+
+def _write_export(run_dir: str, output: str, write_model: Callable[[str], None], whole_run: bool) -> str:
+    """``write_model`` into ``output`` (a whole copy of the run when ``whole_run``), via ``<output>.partial``."""
     partial = output.rstrip("/") + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
     model_dir = partial
-    if to is None:  # a whole run directory
+    if whole_run:
         shutil.copytree(run_dir, partial, ignore=shutil.ignore_patterns("model"))
         model_dir = os.path.join(partial, "model")
-    predictor.save(model_dir)
+    write_model(model_dir)
     shutil.copy2(os.path.join(run_dir, "model", "labels.json"), os.path.join(model_dir, "labels.json"))
     os.replace(partial, output)
     return output

@@ -2,7 +2,8 @@
 
 A run's ``model/`` directory holds a neural model (``transferkit.json`` + ``model.safetensors`` +
 ``config.json`` + tokenizer), a head on a frozen text encoder (``transferkit.json`` naming the
-encoder + the head's ``model.safetensors``: ``serving.encoder_predictor``) or a classical one
+encoder + the head's ``model.safetensors``: ``serving.encoder_predictor``), an exported ONNX graph
+(``transferkit.json`` + ``model.onnx``: ``serving.onnx_predictor``) or a classical one
 (``tfidf.json`` + ``tfidf.safetensors``).  Nothing is ever unpickled.  A neural model is written in transformers'
 layout when its head has an exact transformers equivalent (``AutoModelFor...``/``pipeline`` then
 load it with the same logits), else in a layout transformers refuses with a clear error: see
@@ -182,10 +183,15 @@ def load_predictor(run_dir: str) -> Predictor:
     if os.path.exists(os.path.join(directory, "tfidf.json")):
         return TfidfPredictor.load(directory)
     if os.path.exists(os.path.join(directory, META_FILE)):
-        if read_meta(directory).get("kind") == "text_encoder":
+        kind = read_meta(directory).get("kind")
+        if kind == "text_encoder":
             from transferkit.serving.encoder_predictor import EncoderPredictor
 
             return EncoderPredictor.load(directory)
+        if kind == "onnx":  # written by transferkit export --format onnx
+            from transferkit.serving.onnx_predictor import OnnxPredictor
+
+            return OnnxPredictor.load(directory)
         return NeuralPredictor.load(directory)
     partial = run_dir.rstrip("/") + ".partial"
     hint = f"; an unfinished run is in {partial} (continue it with --resume)" if os.path.isdir(partial) else ""
