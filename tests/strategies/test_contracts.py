@@ -95,15 +95,37 @@ def test_check_strategy(strategy: str, task: str, tiny_model: str, tiny_vectors:
     assert observed
 
 
+@pytest.fixture(scope="module")
+def teacher_runs(tiny_model: str, toy_data, tmp_path_factory):
+    """A finished ``finetune`` run per task, trained on first use: the teacher of strategies that distil."""
+    runs: dict[str, str] = {}
+
+    def teacher_for(task: str) -> str:
+        if task not in runs:
+            output = str(tmp_path_factory.mktemp(f"teacher_{task}") / "run")
+            train(RunConfig.from_dict({
+                "model": tiny_model, "strategy": "finetune", "task": task, "output": output,
+                "data": {"train": toy_data[task]["train"], "eval": toy_data[task]["eval"], "text_column": "sentence",
+                         "max_length": 64},
+                "training": {"epochs": 10, "batch_size": 16, "learning_rate": 3e-3, "progress": False,
+                             "checkpoint_every": 0}}))
+            runs[task] = output
+        return runs[task]
+
+    return teacher_for
+
+
 @pytest.mark.parametrize(("strategy", "task"), PAIRS)
 def test_run_learns_saves_and_reloads(strategy: str, task: str, tiny_model: str, tiny_vectors: str,
-                                      toy_data, tmp_path) -> None:
+                                      toy_data, teacher_runs, tmp_path) -> None:
     toy_files = toy_data[task]
     output = str(tmp_path / "run")
+    strategy_cls = STRATEGIES.get(strategy)
+    teacher = teacher_runs(task) if strategy_cls(strategy_cls.Config()).teacher_outputs() else None
     source = source_model_for(STRATEGIES.get(strategy), tiny_model, tiny_vectors)
     task_spec = {"name": task, "max_target_length": 16, "num_beams": 1} if task == "summarization" else task
     config = RunConfig.from_dict({
-        "model": source, "strategy": strategy, "task": task_spec, "output": output,
+        "model": source, "strategy": strategy, "task": task_spec, "output": output, "teacher": teacher,
         "data": {"train": toy_files["train"], "eval": toy_files["eval"], "text_column": "sentence", "max_length": 64,
                  "sources": {name: toy_files["eval"] for name in STRATEGIES.get(strategy).requires}},  # e.g. target text
         "training": {"epochs": 10, "batch_size": 16, "learning_rate": 3e-3, "progress": False, "checkpoint_every": 0},

@@ -165,6 +165,8 @@ class RunConfig:
     init_from: str | None = option(
         None, "a finished run directory whose trained encoder (and head, when its labels match) start this run: "
               "sequential transfer, e.g. English first, then k Chinese labels (same model and task)")
+    teacher: str | None = option(
+        None, "a finished run whose predictions a distillation strategy (distill) learns from; same task and labels")
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> RunConfig:
@@ -176,7 +178,7 @@ class RunConfig:
             if key not in known:
                 raise UserError(f"{source}: unknown key '{key}'{closest(key, known)}")
         cfg = cls()
-        for key in ("model", "output", "init_from"):
+        for key in ("model", "output", "init_from", "teacher"):
             if key in raw:
                 setattr(cfg, key, coerce(raw[key], _hints(cls)[key], f"{source}: {key}"))
         for key in ("task", "strategy"):
@@ -195,6 +197,7 @@ class RunConfig:
             "training": dataclasses.asdict(self.training),
             "output": self.output,
             "init_from": self.init_from,
+            "teacher": self.teacher,
         }
 
 
@@ -365,7 +368,7 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
                 keys = [f"{head}.{k}" for k in hints]
                 raise UserError(f"{where}: unknown key{closest('.'.join(path), keys)}")
             setattr(section, rest[0], coerce(value, hints[rest[0]], where))
-        elif head in ("model", "output", "init_from") and not rest:
+        elif head in ("model", "output", "init_from", "teacher") and not rest:
             setattr(cfg, head, None if value is None else str(value))
         else:
             keys = top + [f"{s}.{k}" for s, t in SECTION_TYPES.items() for k in _hints(t)]

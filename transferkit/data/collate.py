@@ -17,6 +17,8 @@ from transferkit.core.contracts import IGNORE_INDEX
 from transferkit.core.errors import UserError
 
 SEQUENCE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+FLOAT_KEYS = ("features", "teacher_logits", "teacher_features")
+"""Float rows: cached encoder features and a distillation teacher's outputs, pooled (dim,) or per token (len, dim)."""
 
 
 class PaddingCollator:
@@ -24,8 +26,9 @@ class PaddingCollator:
 
     ``input_ids`` are padded with ``pad_token_id``, ``attention_mask`` and
     ``token_type_ids`` with 0; ``labels`` become an int64 tensor (per-token labels padded
-    with -100), ``features`` a float32 (batch, dim) matrix or, for per-token states, a
-    zero-padded (batch, seq, dim) tensor; other scalar keys are stacked as they are.
+    with -100), ``features`` (and a teacher's ``teacher_logits``/``teacher_features``) a float32
+    (batch, dim) matrix or, per token, a zero-padded (batch, seq, dim) tensor; other scalar keys are
+    stacked as they are.
     """
 
     def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None) -> None:
@@ -47,7 +50,7 @@ class PaddingCollator:
                 batch[key] = self._pad(values, IGNORE_INDEX)  # per-token labels, ignored by the loss
             elif key == "labels":
                 batch[key] = torch.as_tensor(np.asarray(values, dtype=np.int64))
-            elif key == "features":
+            elif key in FLOAT_KEYS:
                 batch[key] = self._features(values)
             else:
                 batch[key] = torch.as_tensor(np.asarray(values))

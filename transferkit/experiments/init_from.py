@@ -68,7 +68,7 @@ def initialise_from(model: Any, run_dir: str, task: Any) -> Initialisation:
     head = predictor.labels == list(task.labels) and _same_shapes(model.head, source.head)
     if head:
         model.head.load_state_dict(source.head.state_dict())
-    return Initialisation(run_dir, head, _fingerprint(run_dir))
+    return Initialisation(run_dir, head, fingerprint_run(run_dir))
 
 
 def _same_shapes(a: Any, b: Any) -> bool:
@@ -76,7 +76,7 @@ def _same_shapes(a: Any, b: Any) -> bool:
     return shapes_a == {k: tuple(v.shape) for k, v in b.state_dict().items()}
 
 
-def _fingerprint(run_dir: str) -> str:
+def fingerprint_run(run_dir: str) -> str:
     """sha256 of the source run's model.safetensors (what the new run starts from)."""
     digest = hashlib.sha256()
     with open(os.path.join(model_dir(run_dir), "model.safetensors"), "rb") as handle:

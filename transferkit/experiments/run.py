@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from transferkit.core.config import (
     DataConfig,
     RunConfig,
@@ -30,12 +28,13 @@ from transferkit.core.errors import UserError
 from transferkit.data import LabelMap
 from transferkit.evaluation import evaluate
 from transferkit.experiments.card import model_card
+from transferkit.experiments.distillation import Teacher, attach_teacher, check_teacher, load_teacher
 from transferkit.experiments.embedding_cache import EmbeddingCache
+from transferkit.experiments.frozen import fit_frozen
 from transferkit.experiments.init_from import check_start, initialise_from
 from transferkit.experiments.pretraining import continue_pretraining
 from transferkit.experiments.run_dir import RunDirectory
 from transferkit.modules import count_parameters
-from transferkit.modules.inference import run_ragged
 from transferkit.serving import NeuralPredictor
 from transferkit.serving.encoder_predictor import EncoderPredictor
 from transferkit.serving.predictor import base_reference
@@ -95,7 +94,19 @@ def components(config: RunConfig) -> Components:
     test_configs(config.data.test)  # a malformed test-set entry fails here, before any work
     if config.init_from:
         check_start(config.init_from, config.model, task_cls.name, strategy)
+    _check_teacher(config, strategy, task_cls.name)
     return Components(strategy, task_cls, task_config)
+
+
+def _check_teacher(config: RunConfig, strategy: Strategy, task_name: str) -> None:
+    """A strategy that learns from a teacher has one (a finished run of the task); no other strategy is given one."""
+    if strategy.teacher_outputs() and not config.teacher:
+        raise UserError(f"strategy '{strategy.name}' learns from a teacher: set teacher: RUN_DIR "
+                        "(a finished run of the same task, e.g. --set teacher=runs/finetune)")
+    if config.teacher and not strategy.teacher_outputs():
+        raise UserError(f"teacher {config.teacher}: strategy '{strategy.name}' learns from no teacher (use distill)")
+    if config.teacher:
+        check_teacher(config.teacher, task_name)
 
 
 def resolve_training(config: RunConfig, parts: Components) -> RunConfig:
@@ -190,7 +201,8 @@ def fit_predictor(config: RunConfig, strategy: Strategy, task: Any, splits: Spli
         predictor = strategy.fit(splits.train, task.labels, config.training.seed)
         size = predictor.parameter_count()
         return Fitted(predictor, None, (size, size), {})
-    loaded, model, meta, fingerprint = _build_model(config, strategy, task, splits, sources)
+    teacher = load_teacher(config.teacher, task.labels) if config.teacher else None
+    loaded, model, meta, fingerprint = _build_model(config, strategy, task, splits, sources, teacher)
     if loaded.encoder is not None:  # a frozen text encoder maps texts to vectors itself: no tokenizer
         predictor = EncoderPredictor(model, loaded.encoder, meta, config.training.eval_batch_size)
     else:
@@ -201,11 +213,14 @@ def fit_predictor(config: RunConfig, strategy: Strategy, task: Any, splits: Spli
     parameters = count_parameters(model)
     trainer = Trainer(strategy, config.training, checkpoint_dir=checkpoint_dir)
     if strategy.kind == "frozen":
-        fit = _fit_frozen(config, strategy, predictor, splits, trainer, resume, cache, fingerprint)
+        fit = fit_frozen(config, strategy, predictor, splits, trainer, resume, cache, fingerprint)
     else:
         eval_features = predictor.featurize(splits.eval)
         features = {"train": predictor.featurize(splits.train),
                     **{name: predictor.featurize(examples) for name, examples in sources.items()}}
+        if teacher is not None:  # distillation: the teacher's outputs on every training row, computed once
+            for name, examples in {"train": splits.train, **sources}.items():
+                attach_teacher(teacher, strategy.teacher_outputs(), examples, features[name], loaded.tokenizer, cache)
         batches = strategy.batch_source(features, predictor.collator, config.training)
         fit = trainer.fit(model, batches, lambda m: predictor.metrics_on(m, eval_features, splits.eval), resume=resume)
     if strategy.saves_delta and config.init_from:  # saved as full weights: fold the delta in
@@ -214,8 +229,8 @@ def fit_predictor(config: RunConfig, strategy: Strategy, task: Any, splits: Spli
     return Fitted(predictor, fit, parameters, loaded.info)
 
 
-def _build_model(config: RunConfig, strategy: Strategy, task: Any, splits: Splits, sources: dict[str, Any]
-                 ) -> tuple[Any, Any, dict, str]:
+def _build_model(config: RunConfig, strategy: Strategy, task: Any, splits: Splits, sources: dict[str, Any],
+                 teacher: Teacher | None = None) -> tuple[Any, Any, dict, str]:
     """(loaded source, prepared task model, saved-model meta, weights fingerprint for the embedding cache)."""
     loaded = strategy.load_source(config.model, splits.train, seq2seq=task.generative)
     plan = strategy.pretraining()
@@ -233,6 +248,9 @@ def _build_model(config: RunConfig, strategy: Strategy, task: Any, splits: Split
         start = initialise_from(model, config.init_from, task)
         meta["init_from"] = start.describe()
         fingerprint = f"{fingerprint}+{start.fingerprint}"
+    if teacher is not None:
+        meta["teacher"] = {"run": teacher.run, "fingerprint": teacher.fingerprint,
+                           "student_init": strategy.init_from_teacher(model, teacher.model) or "pretrained model"}
     model = strategy.prepare(model)
     if loaded.info:
         meta["encoder"] = loaded.info
@@ -248,53 +266,3 @@ def _named_data(data: DataConfig, splits: Splits) -> list[tuple[str, Any]]:
     tests = data.test if isinstance(data.test, dict) else {}
     return named + [(f"data.test.{name}" if name in tests else "data.test", examples)
                     for name, examples in splits.tests.items()]
-
-
-def _fit_frozen(config: RunConfig, strategy: Strategy, predictor: NeuralPredictor, splits: Splits, trainer: Trainer,
-                resume: bool, cache: EmbeddingCache, fingerprint: str) -> FitResult | None:
-    """Frozen encoder: ``Z = encoder.encode(texts)`` through the cache, then a closed-form or Trainer-fitted head.
-
-    One path for every frozen text encoder (``core.contracts.TextEncoder``): a transformer's pooled
-    states (``NeuralPredictor.text_encoder``) or a packaged sentence encoder such as use-multilingual.
-    """
-    model, task = predictor.model, predictor.task
-    if task.feature_kind == "tokens":
-        return _fit_frozen_tokens(config, strategy, predictor, splits, trainer, resume)
-    if task.feature_kind != "pooled":
-        raise UserError(f"strategy '{strategy.name}' needs a task with encoder features; '{task.name}' has none")
-    encoder = predictor.text_encoder(fingerprint)
-
-    def encode(examples: Any) -> np.ndarray:
-        return encoder.encode(examples.texts, examples.text_pairs)  # (n, dim) float32
-
-    model.eval()
-    key = encoder.cache_key()
-    train_x, eval_x = cache.features(key, splits.train, encode), cache.features(key, splits.eval, encode)
-    train_y = np.asarray(splits.train.labels)
-    if strategy.fit_head(model, train_x, train_y, config.training.seed):
-        return None
-    rows = [{"features": x, "labels": int(y)} for x, y in zip(train_x, train_y, strict=True)]
-    eval_rows = [{"features": x} for x in eval_x]
-    batches = strategy.batch_source({"train": rows}, predictor.collator, config.training)
-    return trainer.fit(model, batches, lambda m: predictor.metrics_on(m, eval_rows, splits.eval, 1024), resume=resume)
-
-
-def _fit_frozen_tokens(config: RunConfig, strategy: Strategy, predictor: NeuralPredictor, splits: Splits,
-                       trainer: Trainer, resume: bool) -> FitResult:
-    """Per-token tasks: the frozen encoder's token states ``H = h_layer(x)`` (len_i, dim) of every window,
-    computed once in memory; the Trainer then fits the token/span head ``W h_t + b`` on them for all epochs.
-
-    Rows keep the original features (``input_ids`` for length grouping and for cutting padded
-    outputs, ``_`` metadata for decoding); ``TaskModel.forward`` sees ``features`` and skips the encoder.
-    """
-    model = predictor.model
-    model.eval()
-
-    def with_states(examples: Any) -> list[dict[str, Any]]:
-        features = predictor.featurize(examples)
-        states = run_ragged(model.hidden_states, features, predictor.collator, predictor.batch_size)
-        return [{**feature, "features": state} for feature, state in zip(features, states, strict=True)]
-
-    train_rows, eval_rows = with_states(splits.train), with_states(splits.eval)
-    batches = strategy.batch_source({"train": train_rows}, predictor.collator, config.training)
-    return trainer.fit(model, batches, lambda m: predictor.metrics_on(m, eval_rows, splits.eval), resume=resume)

@@ -164,3 +164,27 @@ def layer_groups(backbone: nn.Module) -> list[LayerGroup]:
 def num_layers(backbone: nn.Module) -> int:
     """Number of transformer layers (``layer.<i>`` groups) in the backbone."""
     return sum(1 for group in layer_groups(backbone) if group.is_layer)
+
+
+def spaced_layers(total: int, keep: int) -> list[int]:
+    """``keep`` layer indices spread evenly over ``total``, always starting at the bottom layer:
+    every other layer for ``keep = total / 2`` (DistilBERT's initialisation, Sanh et al. 2019)."""
+    if not 1 <= keep <= total:
+        raise ValueError(f"cannot keep {keep} of {total} layers")
+    return [(index * total) // keep for index in range(keep)]
+
+
+def truncate_layers(backbone: nn.Module, keep: list[int]) -> nn.Module:
+    """Keep only the transformer layers ``keep`` (in order) of a BERT-family backbone, in place.
+
+    The embeddings and every other module are kept; ``config.num_hidden_layers`` is updated so the
+    saved model reloads with the same depth.  Raises ``ValueError`` for other architectures.
+    """
+    if not _is_bert_like(backbone):
+        raise ValueError(f"{type(backbone).__name__} has no encoder.layer list to truncate")
+    layers = backbone.encoder.layer
+    if not keep or any(not 0 <= index < len(layers) for index in keep) or len(set(keep)) != len(keep):
+        raise ValueError(f"layers {keep} are not distinct indices of the {len(layers)} layers")
+    backbone.encoder.layer = nn.ModuleList([layers[index] for index in keep])
+    backbone.config.num_hidden_layers = len(keep)
+    return backbone

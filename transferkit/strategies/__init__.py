@@ -8,6 +8,7 @@ from transferkit.strategies.bitfit import Bitfit
 from transferkit.strategies.continued_pretraining import Dapt, Tapt
 from transferkit.strategies.coral import Coral
 from transferkit.strategies.dann import Dann
+from transferkit.strategies.distill import Distill
 from transferkit.strategies.feature_extraction import FeatureExtraction
 from transferkit.strategies.finetune import Finetune
 from transferkit.strategies.lora import Lora
@@ -18,8 +19,8 @@ from transferkit.strategies.udalm import Udalm
 from transferkit.strategies.word_vectors import WordVectors
 
 STRATEGIES: Registry = Registry("strategy")
-for _strategy in (Bitfit, Coral, Dann, Dapt, FeatureExtraction, Finetune, Lora, Mmd, Scratch, Tapt, Tfidf, Udalm,
+for _strategy in (Bitfit, Coral, Dann, Dapt, Distill, FeatureExtraction, Finetune, Lora, Mmd, Scratch, Tapt, Tfidf, Udalm,
                   WordVectors):
     STRATEGIES.register(_strategy)
 
-__all__ = ["STRATEGIES", "Bitfit", "Coral", "Dann", "Dapt", "Mmd", "Tapt", "Udalm", "FeatureExtraction", "Lora", "Finetune", "Scratch", "Tfidf", "TfidfPredictor", "WordVectors"]
+__all__ = ["STRATEGIES", "Bitfit", "Coral", "Dann", "Dapt", "Distill", "Mmd", "Tapt", "Udalm", "FeatureExtraction", "Lora", "Finetune", "Scratch", "Tfidf", "TfidfPredictor", "WordVectors"]

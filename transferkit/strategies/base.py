@@ -88,6 +88,17 @@ class Strategy:
         """Continued pretraining of the source encoder before the task model is built (DAPT/TAPT); None = none."""
         return None
 
+    def teacher_outputs(self) -> frozenset[str]:
+        """What a teacher (the run's ``teacher``: a finished run) must provide for every training row, computed
+        once before training: ``"logits"`` (as ``teacher_logits``), ``"features"`` (``teacher_features``).
+        Empty (the default) = the strategy learns from no teacher, and a configured one is refused."""
+        return frozenset()
+
+    def init_from_teacher(self, model: nn.Module, teacher: nn.Module) -> str | None:
+        """Copy what the student should start from out of the teacher's task model; returns a description
+        for metrics.json, or None when nothing was copied (the default)."""
+        return None
+
     def prepare(self, model: nn.Module) -> nn.Module:
         """Freeze / inject adapters / add auxiliary modules; returns the model to train."""
         return model

@@ -91,10 +91,24 @@ def _prepared(case: StrategyCase) -> tuple[Any, Any, Any]:
 
 def _source_features(case: StrategyCase, loaded: Any) -> dict[str, list[dict[str, Any]]]:
     """Featurised training data, plus every data source the strategy ``requires`` (the training examples
-    in reverse order, without labels: stand-ins for e.g. unlabelled target text)."""
+    in reverse order, without labels: stand-ins for e.g. unlabelled target text), plus stand-in teacher
+    outputs (seeded random logits/features of the right shapes) when the strategy learns from a teacher."""
     features = case.task.featurize(case.train, loaded.tokenizer, 64)
+    outputs = case.observed["strategy"].teacher_outputs() if "strategy" in case.observed else frozenset()
+    if outputs:
+        _add_teacher_stand_ins(case, features, outputs, loaded.backbone.config.hidden_size)
     unlabelled = [{k: v for k, v in row.items() if k != "labels"} for row in reversed(features)]
     return {"train": features, **{name: unlabelled for name in sorted(case.strategy_cls.requires)}}
+
+
+def _add_teacher_stand_ins(case: StrategyCase, rows: list[dict[str, Any]], outputs: frozenset[str], dim: int) -> None:
+    generator = np.random.default_rng(0)
+    classes = len(case.task.labels)
+    for row in rows:
+        shape = () if case.task.feature_kind == "pooled" else (len(row["input_ids"]),)
+        row["teacher_logits"] = generator.normal(size=(*shape, classes)).astype(np.float32)
+        if "features" in outputs:
+            row["teacher_features"] = generator.normal(size=(*shape, dim)).astype(np.float32)
 
 
 def check_frozen_parameters_have_no_optimizer_state(case: StrategyCase) -> None:

@@ -1,0 +1,37 @@
+"""What this CPU can do, for timings and precision choices: never assumed, read from the OS.
+
+Vector-instruction support decides how fast a CPU runs matrix products: AVX2 only, AVX-512, AVX-512
+with native bf16 (``avx512_bf16``) and int8 dot products (``avx512_vnni``), or AMX tiles.  Every timing
+transferkit reports is printed beside :func:`cpu_flags`; ``training.mixed_precision: auto`` uses
+:func:`native_bf16`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+TIMING_FLAGS = ("avx2", "avx512", "amx")
+"""Prefixes of the /proc/cpuinfo flags that matter for timings."""
+
+
+def _flags() -> list[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            return next(line for line in handle if line.startswith("flags")).split(":", 1)[1].split()
+    except (OSError, StopIteration, IndexError):
+        return []
+
+
+def cpu_flags() -> str:
+    """``"<n> cpus: avx2 avx512f ... avx512_bf16 avx512_vnni"`` (or the processor name when flags are unreadable)."""
+    flags = _flags()
+    if not flags:
+        return f"{os.cpu_count()} cpus: {platform.processor() or 'flags unknown'}"
+    return f"{os.cpu_count()} cpus: " + " ".join(f for f in flags if f.startswith(TIMING_FLAGS))
+
+
+def native_bf16() -> bool:
+    """True when the CPU multiplies bf16 natively (AVX-512 BF16 or AMX-BF16), so bf16 autocast can pay off."""
+    flags = set(_flags())
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
