@@ -122,11 +122,13 @@ def predict(
     output_path: Annotated[str, typer.Option("--output", "-o", help="predictions file (.jsonl or .csv)")],
     text_column: Annotated[str | None, typer.Option(help="text column (default: the run's)")] = None,
     text_pair_column: Annotated[str | None, typer.Option(help="second text column")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="a multi-task model's task (a data source's name; "
+                                                            "default: main, the run's own)")] = None,
 ) -> None:
     """Write the predicted label and class probabilities for every input row."""
     from transferkit.experiments.api import predict_file
 
-    count = predict_file(run_dir, input_path, output_path, text_column, text_pair_column)
+    count = predict_file(run_dir, input_path, output_path, text_column, text_pair_column, task)
     typer.echo(f"wrote {count} predictions to {output_path}")
 
 

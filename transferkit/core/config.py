@@ -244,7 +244,12 @@ def coerce(value: Any, hint: Any, where: str) -> Any:  # noqa: PLR0911 - one bra
             raise UserError(f"{where}: expected a list, got {value!r}")
         item = args[0] if args else Any
         return origin(coerce(v, item, where) for v in value)
-    if hint is Any or origin is dict:
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: expected a mapping (NAME: VALUE), got {value!r}")
+        item = args[1] if len(args) == 2 else Any
+        return {str(key): coerce(v, item, f"{where}.{key}") for key, v in value.items()}
+    if hint is Any:
         return value
     if hint is bool:
         if isinstance(value, bool):
@@ -354,8 +359,11 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
                 setattr(cfg, head, ComponentSpec(str(value)))  # a new component drops old options
             elif len(rest) == 1:
                 spec.options[rest[0]] = value
+            elif len(rest) == 2:  # one entry of a mapping option, e.g. strategy.weights.main=0.5
+                current = spec.options.get(rest[0])
+                spec.options[rest[0]] = {**(current if isinstance(current, dict) else {}), rest[1]: value}
             else:
-                raise UserError(f"{where}: too many dots; use {head}.OPTION=VALUE")
+                raise UserError(f"{where}: too many dots; use {head}.OPTION=VALUE or {head}.OPTION.KEY=VALUE")
         elif head == "data" and len(rest) == 2 and rest[0] in ("sources", "test"):
             current = getattr(cfg.data, rest[0])
             mapping = dict(current) if isinstance(current, dict) else ({} if current is None else {"test": current})

@@ -84,15 +84,21 @@ def evaluate_run(run_dir: str, data: str, text_column: str | None = None, label_
 
 
 def predict_file(run_dir: str, input_path: str, output_path: str, text_column: str | None = None,
-                 text_pair_column: str | None = None) -> int:
+                 text_pair_column: str | None = None, task_name: str | None = None) -> int:
     """Write the task's prediction record for every example of ``input_path``; returns the count.
 
     Classification: label + class probabilities (.jsonl/.csv/.tsv); NER: tags and entities with
     character offsets; QA: answer text, score and offsets; summarization: the summary.
+    ``task_name`` picks one task of a multi-task model (``main`` or None = the run's own).
     """
     saved = _run_config(run_dir)
     predictor = load_predictor(run_dir)
     task = _saved_task(run_dir, saved)
+    if task_name not in (None, "main"):
+        if not isinstance(predictor, NeuralPredictor):
+            raise UserError(f"--task {task_name}: {run_dir} is not a multi-task model (it has one task)")
+        predictor = predictor.for_task(task_name)
+        task = predictor.task
     data = _data_config(saved, {"text_column": text_column, "text_pair_column": text_pair_column})
     examples = task.read(input_path, data, require_targets=False)
     predictor.check_inputs(examples, input_path)

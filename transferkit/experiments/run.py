@@ -32,6 +32,13 @@ from transferkit.experiments.distillation import Teacher, attach_teacher, check_
 from transferkit.experiments.embedding_cache import EmbeddingCache
 from transferkit.experiments.frozen import fit_frozen
 from transferkit.experiments.init_from import check_start, initialise_from
+from transferkit.experiments.multitask import (
+    TaskSource,
+    final_task_metrics,
+    per_task_metrics,
+    read_task_sources,
+    task_source_names,
+)
 from transferkit.experiments.pretraining import continue_pretraining
 from transferkit.experiments.run_dir import RunDirectory
 from transferkit.modules import count_parameters
@@ -90,7 +97,15 @@ def components(config: RunConfig) -> Components:
         raise UserError(f"strategy '{strategy.name}' does not support task '{task_cls.name}' "
                         f"(it supports: {', '.join(sorted(strategy.supports))})")
     strategy.check_task(task_cls)
-    strategy.check_sources(list(source_configs(config.data.sources)))
+    specs = source_configs(config.data.sources)
+    strategy.check_sources(list(specs))
+    if strategy.multi_task:
+        names = task_source_names(specs)
+        plain = sorted(set(specs) - set(names))
+        if plain:
+            raise UserError(f"data.sources.{plain[0]}: strategy '{strategy.name}' trains tasks; give the source a task "
+                            f"and its labels (data.sources.{plain[0]}.task=classification, .label_column=COLUMN)")
+        strategy.check_tasks(names)
     test_configs(config.data.test)  # a malformed test-set entry fails here, before any work
     if config.init_from:
         check_start(config.init_from, config.model, task_cls.name, strategy)
@@ -129,15 +144,20 @@ def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None 
     config = resolve_training(config, parts)
     splits = parts.task_cls.read_splits(config.data, parts.task_config, config.training.seed)
     task = parts.task_cls(parts.task_config, splits.labels)
-    sources = read_sources(source_configs(config.data.sources), task, config.data)
+    specs = source_configs(config.data.sources)
+    tasks = read_task_sources(specs, config.data, config.training.seed) if parts.strategy.multi_task else {}
+    sources = read_sources({name: spec for name, spec in specs.items() if name not in tasks}, task, config.data)
     resolved = parts.resolved(config)
     with run:
-        logger.info("run %s: %s on %s, %d train / %d eval examples%s", run.output, parts.strategy.name, config.model,
-                    len(splits.train), len(splits.eval), "".join(f", {len(v)} {k}" for k, v in sources.items()))
+        logger.info("run %s: %s on %s, %d train / %d eval examples%s%s", run.output, parts.strategy.name, config.model,
+                    len(splits.train), len(splits.eval), "".join(f", {len(v)} {k}" for k, v in sources.items()),
+                    "".join(f", task {k}: {len(v.splits.train)} train" for k, v in tasks.items()))
         started = time.perf_counter()
         fitted = fit_predictor(config, parts.strategy, task, splits, sources, run.checkpoint_dir, resume,
-                               cache or EmbeddingCache())
+                               cache or EmbeddingCache(), tasks)
         metrics = _metrics(fitted, task, splits, time.perf_counter() - started, config.training.seed)
+        if tasks:  # multi-task: every other task on its own held-out split, through the model's head for it
+            metrics["tasks"] = final_task_metrics(fitted.predictor, tasks)
         fitted.predictor.save(run.path("model"))
         LabelMap(splits.labels).save(run.path("model/labels.json"))
         summary = {"train_size": len(splits.train), "eval_size": len(splits.eval), "labels": splits.labels,
@@ -194,7 +214,8 @@ def _metrics(fitted: Fitted, task: Any, splits: Splits, train_seconds: float, se
 
 
 def fit_predictor(config: RunConfig, strategy: Strategy, task: Any, splits: Splits, sources: dict[str, Any],
-                  checkpoint_dir: str, resume: bool, cache: EmbeddingCache) -> Fitted:
+                  checkpoint_dir: str, resume: bool, cache: EmbeddingCache,
+                  tasks: dict[str, TaskSource] | None = None) -> Fitted:
     """Fit according to the strategy's kind: classical, frozen encoder, or the Trainer on a batch source."""
     seed_everything(config.training.seed)
     if strategy.kind == "classical":
@@ -202,7 +223,8 @@ def fit_predictor(config: RunConfig, strategy: Strategy, task: Any, splits: Spli
         size = predictor.parameter_count()
         return Fitted(predictor, None, (size, size), {})
     teacher = load_teacher(config.teacher, task.labels) if config.teacher else None
-    loaded, model, meta, fingerprint = _build_model(config, strategy, task, splits, sources, teacher)
+    tasks = tasks or {}
+    loaded, model, meta, fingerprint = _build_model(config, strategy, task, splits, sources, teacher, tasks)
     if loaded.encoder is not None:  # a frozen text encoder maps texts to vectors itself: no tokenizer
         predictor = EncoderPredictor(model, loaded.encoder, meta, config.training.eval_batch_size)
     else:
@@ -215,22 +237,38 @@ def fit_predictor(config: RunConfig, strategy: Strategy, task: Any, splits: Spli
     if strategy.kind == "frozen":
         fit = fit_frozen(config, strategy, predictor, splits, trainer, resume, cache, fingerprint)
     else:
-        eval_features = predictor.featurize(splits.eval)
-        features = {"train": predictor.featurize(splits.train),
-                    **{name: predictor.featurize(examples) for name, examples in sources.items()}}
-        if teacher is not None:  # distillation: the teacher's outputs on every training row, computed once
-            for name, examples in {"train": splits.train, **sources}.items():
-                attach_teacher(teacher, strategy.teacher_outputs(), examples, features[name], loaded.tokenizer, cache)
-        batches = strategy.batch_source(features, predictor.collator, config.training)
-        fit = trainer.fit(model, batches, lambda m: predictor.metrics_on(m, eval_features, splits.eval), resume=resume)
+        fit = _fit_neural(config, strategy, predictor, splits, sources, tasks, trainer, teacher, cache, resume)
     if strategy.saves_delta and config.init_from:  # saved as full weights: fold the delta in
         strategy.merge(model)
     model.eval()
     return Fitted(predictor, fit, parameters, loaded.info)
 
 
+def _fit_neural(config: RunConfig, strategy: Strategy, predictor: NeuralPredictor, splits: Splits,
+                sources: dict[str, Any], tasks: dict[str, TaskSource], trainer: Trainer, teacher: Teacher | None,
+                cache: EmbeddingCache, resume: bool) -> FitResult:
+    """The Trainer on the strategy's batch source over the featurised training data, sources and tasks."""
+    eval_features = predictor.featurize(splits.eval)
+    features = {"train": predictor.featurize(splits.train),
+                **{name: predictor.featurize(examples) for name, examples in sources.items()}}
+    tokenizer, max_length = predictor.tokenizer, config.data.max_length
+    features.update({name: t.task.featurize(t.splits.train, tokenizer, max_length) for name, t in tasks.items()})
+    task_eval = {name: t.task.featurize(t.splits.eval, tokenizer, max_length) for name, t in tasks.items()}
+    if teacher is not None:  # distillation: the teacher's outputs on every training row, computed once
+        for name, examples in {"train": splits.train, **sources}.items():
+            attach_teacher(teacher, strategy.teacher_outputs(), examples, features[name], tokenizer, cache)
+
+    def evaluate_model(model: Any) -> dict[str, Any]:
+        metrics = predictor.metrics_on(model, eval_features, splits.eval)
+        return {**metrics, **per_task_metrics(predictor, model, tasks, task_eval)} if tasks else metrics
+
+    batches = strategy.batch_source(features, predictor.collator, config.training)
+    return trainer.fit(predictor.model, batches, evaluate_model, resume=resume)
+
+
 def _build_model(config: RunConfig, strategy: Strategy, task: Any, splits: Splits, sources: dict[str, Any],
-                 teacher: Teacher | None = None) -> tuple[Any, Any, dict, str]:
+                 teacher: Teacher | None = None, tasks: dict[str, TaskSource] | None = None
+                 ) -> tuple[Any, Any, dict, str]:
     """(loaded source, prepared task model, saved-model meta, weights fingerprint for the embedding cache)."""
     loaded = strategy.load_source(config.model, splits.train, seq2seq=task.generative)
     plan = strategy.pretraining()
@@ -239,10 +277,14 @@ def _build_model(config: RunConfig, strategy: Strategy, task: Any, splits: Split
         loaded = continue_pretraining(loaded, task.input_texts(corpus), plan, config.training, config.data.max_length,
                                       config.output)
     model = task.build_model(loaded, strategy.mlp_hidden)
+    for name, source in (tasks or {}).items():  # multi-task: a head per extra task on the shared encoder
+        model.add_head(source.task, strategy.mlp_hidden, name=name)
     meta = {"task": task.name, "task_options": dataclasses.asdict(task.config), "strategy": strategy.name,
             "source_model": config.model, "mlp_hidden": strategy.mlp_hidden,
             # word vectors report their own coverage; a subword tokenizer's [UNK] rate is checked here
             "unk_warning": config.data.unk_warning if strategy.source_kind == "transformer" else 0.0}
+    if tasks:
+        meta["heads"] = {name: source.head_meta() for name, source in tasks.items()}
     fingerprint = loaded.fingerprint
     if config.init_from:  # sequential transfer: the source run's weights, then the strategy's structure
         start = initialise_from(model, config.init_from, task)

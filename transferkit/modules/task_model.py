@@ -52,11 +52,19 @@ class TaskModel(nn.Module):
         head = task.build_head(backbone.config.hidden_size, mlp_hidden, default_pooling=pooling)
         return cls(backbone, head, task, layer=task.config.layer)
 
-    def add_head(self, task: Any, mlp_hidden: int = 0) -> None:
-        """Another task's head on the same encoder, keyed by the task's name."""
+    def add_head(self, task: Any, mlp_hidden: int = 0, name: str | None = None) -> None:
+        """Another task's head on the same encoder, keyed by ``name`` (default: the task's name; two tasks of
+        one kind, e.g. two classification datasets with their own labels, need names of their own)."""
+        key = name or task.name
         pooling = getattr(self.backbone, "default_pooling", "mean")
-        self.heads[task.name] = task.build_head(self.backbone.config.hidden_size, mlp_hidden, default_pooling=pooling)
-        self.tasks[task.name] = task
+        self.heads[key] = task.build_head(self.backbone.config.hidden_size, mlp_hidden, default_pooling=pooling)
+        self.tasks[key] = task
+
+    def for_task(self, name: str) -> TaskModel:
+        """A view predicting task ``name``: the same backbone (shared, not copied) with that task's head as its primary."""
+        if name not in self.heads:
+            raise KeyError(name)
+        return TaskModel(self.backbone, self.heads[name], self.tasks[name], self.layer)
 
     def add_auxiliary(self, name: str, module: nn.Module) -> None:
         """A module that trains with the model but is not part of it (never saved)."""

@@ -60,6 +60,14 @@ class NeuralPredictor:
         predictions = self.task.decode(self.outputs(model, features, batch_size), features, examples, self.tokenizer)
         return self.task.metrics(predictions, self.task.references(examples))
 
+    def for_task(self, name: str) -> NeuralPredictor:
+        """The predictor of one extra task of a multi-task model (``heads`` in ``transferkit.json``), same encoder."""
+        heads = sorted(self.meta.get("heads", {}))
+        if name not in heads:
+            have = ", ".join(["main (the default)", *heads])
+            raise UserError(f"--task {name}: this model has no task '{name}' (it has: {have})")
+        return NeuralPredictor(self.model.for_task(name), self.tokenizer, self.max_length, self.meta, self.batch_size)
+
     def check_inputs(self, examples: Any, where: str) -> None:
         """Warn once when more than ``meta["unk_warning"]`` (the run's ``data.unk_warning``) of the tokens of
         ``examples`` (named ``where``) are the tokenizer's unknown token: text this model cannot read."""
@@ -105,6 +113,8 @@ class NeuralPredictor:
             model = _delta_model(directory, meta, task, read_state(directory, meta))
         else:
             model = task.model_from_config(config, meta.get("mlp_hidden", 0))
+            for name, head in meta.get("heads", {}).items():  # a multi-task model's other heads
+                model.add_head(task_from_meta(head), meta.get("mlp_hidden", 0), name=name)
             load_weights(model, directory, meta)
         model.layer = meta.get("layer", -1)
         model.eval()

@@ -12,6 +12,8 @@ cloned onto a grid.
   for pooled features) and only the head is fitted, in closed form (``fit_head``) or by the Trainer;
 * ``classical``: no pretrained model at all (e.g. TF-IDF); ``fit`` returns a predictor.
 
+``multi_task`` strategies train one head per task: the run's own and every data source naming a
+``task`` of its own (other strategies read such sources with the run's task, which must match).
 ``requires`` names the extra data sources (``data.sources.NAME``) a strategy cannot work
 without, e.g. ``{"target_unlabeled"}`` for domain adaptation: checked before any work.
 ``training_defaults`` are training settings the method needs to work at all (LoRA's learning
@@ -45,6 +47,7 @@ class Strategy:
     source_kind: ClassVar[SourceKind] = "transformer"
     random_init: ClassVar[bool] = False
     saves_delta: ClassVar[bool] = False
+    multi_task: ClassVar[bool] = False
     training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 5e-5}
     Config: ClassVar[type]
 
@@ -64,6 +67,10 @@ class Strategy:
         resolved = resolve(model_ref)
         if resolved.is_local and not self.random_init:
             check_weights(resolved.path_or_id)
+
+    def check_tasks(self, names: list[str]) -> None:
+        """``multi_task`` strategies: fail (UserError) when an option names a task that is not among ``names``
+        (the data sources that carry a task of their own)."""
 
     def check_sources(self, available: Sequence[str]) -> None:
         """Fail with one line naming what is missing when a required data source is absent."""

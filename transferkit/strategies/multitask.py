@@ -1,0 +1,84 @@
+"""``multitask``: one shared encoder, one head per task, ``L = Σ_t λ_t · L_t`` (Caruana 1997; for transformers
+MT-DNN, Liu et al. 2019).
+
+The run's own task and data (``data.train``) are the task ``main``; every labelled data source with a
+``task`` (``data.sources.NAME: {path, task, label_column}``) is another task with its own labels,
+head and held-out split, named ``NAME``, whether or not its kind equals the main task's (two sentiment
+datasets with different label sets are two classification tasks).  Each step trains one task's batch,
+drawn by :class:`~transferkit.data.sources.MixedSources`: ``proportional`` to the tasks' sizes,
+``temperature`` sampling ``p_t ∝ n_t^(1/T)`` (T > 1 flattens the mixture towards small tasks; Arivazhagan
+et al. 2019) or ``round_robin``; its loss is weighted by ``λ_t`` (``weights.NAME``, 1 by default).  The
+two-task case ``L_source + λ · L_target`` is ``weights: {main: λ}`` with the source as a data source.
+
+Every task is evaluated on its own held-out split after every epoch (``NAME/accuracy`` beside the main
+task's metrics; ``training.metric_for_best`` picks the one that selects the checkpoint).  The saved
+model carries every head; ``predict --task NAME`` picks one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from transferkit.core.config import option
+from transferkit.core.contracts import Batch, Losses
+from transferkit.core.errors import UserError
+from transferkit.data.sources import MixedSources, SingleSource
+from transferkit.strategies.finetune import Finetune, FinetuneConfig
+
+MAIN = "main"
+"""The name of the run's own task (``data.train``) among the tasks of a multi-task run."""
+
+
+@dataclass
+class MultitaskConfig(FinetuneConfig):
+    sampling: Literal["proportional", "temperature", "round_robin"] = option(
+        "proportional", "which task each step trains: proportional to task size, temperature (p ∝ n^(1/T)), round_robin")
+    temperature: float = option(2.0, "T of temperature sampling (1 = proportional; larger = closer to uniform)")
+    weights: dict[str, float] = field(default_factory=dict, metadata={
+        "help": "λ per task, e.g. {main: 1.0, sst2: 0.5} (main = the run's own task); unlisted tasks weigh 1"})
+
+
+class Multitask(Finetune):
+    """One encoder trained on several tasks at once, a head per task."""
+
+    name: ClassVar[str] = "multitask"
+    supports: ClassVar[frozenset[str]] = frozenset({"classification", "token_classification"})
+    multi_task: ClassVar[bool] = True
+    Config: ClassVar[type] = MultitaskConfig
+
+    def check_task(self, task_cls: type) -> None:
+        if self.config.temperature <= 0:
+            raise UserError(f"strategy.temperature={self.config.temperature}: the sampling temperature must be > 0")
+        bad = {name: value for name, value in self.config.weights.items() if not value > 0}
+        if bad:
+            name, value = next(iter(bad.items()))
+            raise UserError(f"strategy.weights.{name}={value}: a task weight λ must be > 0 (leave a task out instead)")
+
+    def check_tasks(self, names: list[str]) -> None:
+        """Every weighted task exists (``main`` + the task sources), before any work."""
+        unknown = sorted(set(self.config.weights) - {MAIN, *names})
+        if unknown:
+            raise UserError(f"strategy.weights.{unknown[0]}: no such task; the tasks are {', '.join([MAIN, *names])}")
+
+    def weight(self, name: str) -> float:
+        return float(self.config.weights.get(name, 1.0))
+
+    def batch_source(self, features: dict[str, list[dict[str, Any]]], collator: Any, config: Any) -> MixedSources:
+        """One task's batch per step: ``main`` (the run's training rows) and every task source."""
+        def single(rows: list[dict[str, Any]], seed: int) -> SingleSource:
+            return SingleSource(rows, collator, config.batch_size, seed, group_by_length=config.group_by_length)
+
+        named = {MAIN: features["train"], **{name: rows for name, rows in features.items() if name != "train"}}
+        sources = {name: single(rows, config.seed + index) for index, (name, rows) in enumerate(named.items())}
+        return MixedSources(sources, self.config.sampling, self.config.temperature, config.seed)
+
+    def loss(self, model: Any, batch: Batch) -> Losses:
+        """``λ_t · L_t`` of the one task in this step's batch (``{name: batch}``)."""
+        total, parts = None, {}
+        for name, sub in batch.items():
+            task = None if name == MAIN else name
+            loss = self.weight(name) * model.task_for(task).loss(model(sub, task=task), sub)
+            parts[name] = float(loss.detach())
+            total = loss if total is None else total + loss
+        return Losses(total, parts)
