@@ -1,4 +1,4 @@
-"""Distillation on SST-2: a half-depth MiniLM student vs its fine-tuned MiniLM-L6 teacher, side by side.
+"""Distillation and compressed export on SST-2: cost and accuracy of every form of one model, side by side.
 
     python benchmarks/distill_sst2.py OUT [--labelled 8000] [--unlabelled 20000] [--test 2000] [--epochs 2]
 
@@ -14,10 +14,16 @@ Arms (each a transferkit run under OUT/runs):
 * ``student_labels_only``: the same 3-layer start trained on the labelled sentences alone (α = 1: no
   soft targets, no unlabelled text), the control that shows what the teacher's logits add.
 
-Speed: every model predicts the same test sentences through ``transferkit.load(RUN).predict`` at
-batch 32 (all of them) and batch 1 (the first 300), repeated ``--repeats`` times in alternation,
-median seconds; ratios are against the teacher measured in the same loop.  The CPU's flags are printed
-beside the figures.  A benchmark, not a test: the exit status is 0 whatever the figures.
+Exported forms (``transferkit export --format onnx``, parity checked at export on the run's eval split):
+``teacher_onnx``/``student_onnx`` (fp32) and ``teacher_int8``/``student_int8`` (onnxruntime dynamic
+int8; an export the parity guard refuses is reported as refused and left out of the table).
+
+Cost: every form predicts the same test sentences through ``transferkit.load(DIR).predict`` at batch 32
+(all of them: throughput) and batch 1 (the first 300: latency), repeated ``--repeats`` times in
+alternation, median; ratios are against the teacher in PyTorch fp32 measured in the same loop.  Also:
+size of the model directory, test accuracy, agreement with the teacher's predictions.  Written to
+OUT/cost.md (table) and OUT/cost.png (accuracy vs throughput), with the CPU's flags, since int8 gains
+depend on VNNI.  A benchmark, not a test: the exit status is 0 whatever the figures.
 """
 
 from __future__ import annotations
@@ -36,9 +42,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 SHARED = os.environ.get("TRANSFERKIT_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
 
+from transferkit.core.errors import UserError  # noqa: E402
 from transferkit.core.machine import cpu_flags  # noqa: E402
-from transferkit.experiments.api import load, make_config  # noqa: E402
+from transferkit.experiments.api import export_run, load, make_config  # noqa: E402
 from transferkit.experiments.run import train  # noqa: E402
+from transferkit.serving.onnx_export import OnnxExportConfig  # noqa: E402
 
 
 def split(out: str, labelled: int, unlabelled: int, test: int, seed: int = 0) -> dict[str, str]:
@@ -81,20 +89,73 @@ def run_arm(name: str, out: str, paths: dict[str, str], epochs: int, extra: list
     return metrics
 
 
-def timings(out: str, names: list[str], paths: dict[str, str], repeats: int) -> dict[str, dict[str, float]]:
-    """Median seconds to predict the test sentences at batch 32 and the first 300 at batch 1, per arm."""
-    with open(paths["test"], encoding="utf-8") as handle:
-        texts = [row["sentence"] for row in csv.DictReader(handle, delimiter="\t")]
+def export(out: str, name: str, quantize: str) -> str | None:
+    """``transferkit export RUN --format onnx [--quantize int8]`` (reused when present); None when refused."""
+    source, target = os.path.join(out, "runs", name.rsplit("_", 1)[0]), os.path.join(out, "runs", name)
+    if not os.path.exists(target):
+        started = time.perf_counter()
+        try:
+            export_run(source, target, to="onnx", onnx=OnnxExportConfig(quantize=quantize))
+        except UserError as exc:  # the parity guard refused it: reported, not hidden
+            print(f"{name}: REFUSED: {exc}", flush=True)
+            return None
+        print(f"{name}: exported in {time.perf_counter() - started:.0f} s", flush=True)
+    return target
+
+
+def directory_mb(path: str) -> float:
+    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files) / 2**20
+
+
+def measure(out: str, names: list[str], texts: list[str], repeats: int) -> dict[str, dict]:
+    """Per form: median seconds at batch 32 (all texts) and batch 1 (the first 300), its predictions, its size."""
     models = {name: load(os.path.join(out, "runs", name)) for name in names}
     seconds: dict[str, dict[str, list[float]]] = {name: {"batch32": [], "batch1": []} for name in names}
+    predictions: dict[str, list] = {}
     for _ in range(repeats):
         for name, model in models.items():
             for key, size, inputs in (("batch32", 32, texts), ("batch1", 1, texts[:300])):
                 model.predictor.batch_size = size
                 started = time.perf_counter()
-                model.predict(inputs)
+                predicted = model.predict(inputs)
                 seconds[name][key].append(time.perf_counter() - started)
-    return {name: {key: statistics.median(values) for key, values in parts.items()} for name, parts in seconds.items()}
+                if key == "batch32":
+                    predictions[name] = list(predicted)
+    return {name: {"batch32": statistics.median(parts["batch32"]), "batch1": statistics.median(parts["batch1"]),
+                   "predictions": predictions[name], "mb": directory_mb(os.path.join(out, "runs", name, "model"))}
+            for name, parts in seconds.items()}
+
+
+def cost_table(cost: dict[str, dict], labels: list[str], texts: list[str]) -> list[str]:
+    teacher = cost["teacher"]
+    base_accuracy = float(np.mean([p == y for p, y in zip(teacher["predictions"], labels, strict=True)]))
+    lines = [f"SST-2, {len(texts)} held-out test sentences; CPU: {cpu_flags()}", "",
+             "| form | MB | test accuracy | % of teacher | agrees with teacher | batch 1 ms/text | speed-up "
+             "| batch 32 texts/s | speed-up |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, row in cost.items():
+        accuracy = float(np.mean([p == y for p, y in zip(row["predictions"], labels, strict=True)]))
+        agreement = float(np.mean([p == q for p, q in zip(row["predictions"], teacher["predictions"], strict=True)]))
+        row.update(accuracy=accuracy, throughput=len(texts) / row["batch32"])
+        lines.append(f"| {name} | {row['mb']:.1f} | {accuracy:.4f} | {100 * accuracy / base_accuracy:.1f}% "
+                     f"| {100 * agreement:.2f}% | {1000 * row['batch1'] / 300:.2f} "
+                     f"| {teacher['batch1'] / row['batch1']:.2f}x | {row['throughput']:.0f} "
+                     f"| {teacher['batch32'] / row['batch32']:.2f}x |")
+    return lines
+
+
+def plot(cost: dict[str, dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for name, row in cost.items():
+        axis.scatter(row["throughput"], 100 * row["accuracy"])
+        axis.annotate(name, (row["throughput"], 100 * row["accuracy"]), textcoords="offset points", xytext=(4, 4))
+    axis.set(xlabel="texts/s at batch 32", ylabel="test accuracy (%)", title=f"SST-2 cost vs accuracy ({cpu_flags()[:40]}...)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
 
 
 def main() -> None:
@@ -116,20 +177,21 @@ def main() -> None:
         "student_labels_only": run_arm("student_labels_only", args.out, paths, args.epochs, [
             "strategy.name=distill", f"teacher={teacher}", "strategy.alpha=1.0"]),
     }
-    speed = timings(args.out, list(results), paths, args.repeats)
-    base_accuracy = results["teacher"]["test"]["test"]["accuracy"]
-    print(f"\nSST-2, {args.test} held-out test sentences; CPU: {cpu_flags()}")
-    print("| model | layers | test accuracy | % of teacher | batch 32 s | speed-up | batch 1 s | speed-up | train s |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, metrics in results.items():
-        accuracy = metrics["test"]["test"]["accuracy"]
-        layers = len(metrics.get("encoder", {}).get("student_layers", [])) or 6
-        print(f"| {name} | {layers} | {accuracy:.4f} | {100 * accuracy / base_accuracy:.1f}% "
-              f"| {speed[name]['batch32']:.2f} | {speed['teacher']['batch32'] / speed[name]['batch32']:.2f}x "
-              f"| {speed[name]['batch1']:.2f} | {speed['teacher']['batch1'] / speed[name]['batch1']:.2f}x "
-              f"| {metrics['train_seconds']:.0f} |")
+    exported = [export(args.out, name, quantize) for name, quantize in (
+        ("teacher_onnx", "none"), ("teacher_int8", "int8"), ("student_onnx", "none"), ("student_int8", "int8"))]
+    forms = [*results, *(form for form in exported if form is not None)]
+    with open(paths["test"], encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    texts, labels = [row["sentence"] for row in rows], [row["label"] for row in rows]
+    cost = measure(args.out, [os.path.basename(form) for form in forms], texts, args.repeats)
+    lines = cost_table(cost, labels, texts)
+    print("\n" + "\n".join(lines))
+    plot(cost, os.path.join(args.out, "cost.png"))
+    with open(os.path.join(args.out, "cost.md"), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n\n![cost](cost.png)\n")
+    summary = {name: {k: v for k, v in row.items() if k != "predictions"} for name, row in cost.items()}
     with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as handle:
-        json.dump({"cpu": cpu_flags(), "speed": speed, "metrics": results}, handle, indent=2)
+        json.dump({"cpu": cpu_flags(), "cost": summary, "metrics": results}, handle, indent=2)
 
 
 if __name__ == "__main__":
