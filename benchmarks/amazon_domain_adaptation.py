@@ -27,8 +27,9 @@ epochs.  Runs are resumable: a run with a metrics.json is not redone.
 Sizing, measured (2 cores of an AMD EPYC, avx2 + avx512f/bw/dq/vl/vnni/bf16, fp32, 2026-12-04): one
 ``source_only`` run (1,800 source reviews x 2 epochs + 2 x 1,000 target test reviews) takes 265-271 s;
 seed 0 gave books -> dvd 0.833, books -> electronics 0.798, dvd -> books 0.824, dvd -> electronics 0.759,
-electronics -> books 0.801, electronics -> dvd 0.797 (mean 0.802).  A pair arm is 6 runs per seed, so
-the full grid (6 arms x 6 pairs x 2+ seeds) is several CPU hours: plan it across sessions (runs resume).
+electronics -> books 0.801, electronics -> dvd 0.797 (mean 0.802).  Each of the 5 pair arms is 6 runs per
+seed and source_only / oracle 3 each, so the full grid (36 runs per seed, 2+ seeds) is several CPU
+hours: plan it across sessions (runs resume).
 
 A benchmark, not a test.
 """
