@@ -147,7 +147,9 @@ class TrainingConfig:
     metric_for_best: str | None = option(None, "eval metric used for best-checkpoint restore; null = the task's (accuracy, entity f1, ...)")
     checkpoint_every: int = option(50, "save a resumable checkpoint every N optimiser steps (0 = epochs only)")
     max_steps: int | None = option(None, "stop after this many optimiser steps (overrides epochs)")
-    mixed_precision: Literal["no", "fp16", "bf16"] = option("no", "Accelerate mixed precision")
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = option(
+        "no", "autocast precision of training and inference; auto = bf16 where the CPU/GPU multiplies bf16 natively, "
+        "else fp32 (no)")
     log_with: str | None = option(None, "Accelerate tracker (tensorboard, mlflow, wandb) if installed")
     progress: bool = option(True, "show a progress bar")
 

@@ -9,6 +9,7 @@ transferkit reports is printed beside :func:`cpu_flags`; ``training.mixed_precis
 from __future__ import annotations
 
 import os
+from typing import Any
 import platform
 
 TIMING_FLAGS = ("avx2", "avx512", "amx")
@@ -35,3 +36,25 @@ def native_bf16() -> bool:
     """True when the CPU multiplies bf16 natively (AVX-512 BF16 or AMX-BF16), so bf16 autocast can pay off."""
     flags = set(_flags())
     return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def resolve_precision(requested: str, device_type: str | None = None) -> str:
+    """``training.mixed_precision`` as Accelerate takes it: ``auto`` becomes ``bf16`` where the device multiplies
+    bf16 natively (a CPU with :func:`native_bf16`, a CUDA GPU that reports bf16 support) and ``no`` elsewhere;
+    ``no`` / ``fp16`` / ``bf16`` are kept as asked."""
+    if requested != "auto":
+        return requested
+    import torch
+
+    device_type = device_type or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device_type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "no"
+    return "bf16" if device_type == "cpu" and native_bf16() else "no"
+
+
+def autocast(precision: str, device_type: str) -> Any:
+    """The autocast context of a resolved precision (``no`` = a disabled one: plain fp32) on ``device_type``."""
+    import torch
+
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast(device_type, dtype=dtype, enabled=precision in ("fp16", "bf16"))

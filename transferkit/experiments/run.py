@@ -280,7 +280,7 @@ def _build_model(config: RunConfig, strategy: Strategy, task: Any, splits: Split
     for name, source in (tasks or {}).items():  # multi-task: a head per extra task on the shared encoder
         model.add_head(source.task, strategy.mlp_hidden, name=name)
     meta = {"task": task.name, "task_options": dataclasses.asdict(task.config), "strategy": strategy.name,
-            "source_model": config.model, "mlp_hidden": strategy.mlp_hidden,
+            "source_model": config.model, "mlp_hidden": strategy.mlp_hidden, "precision": config.training.mixed_precision,
             # word vectors report their own coverage; a subword tokenizer's [UNK] rate is checked here
             "unk_warning": config.data.unk_warning if strategy.source_kind == "transformer" else 0.0}
     if tasks:

@@ -25,6 +25,7 @@ from typing import Any
 from transferkit.core.config import DataConfig, build_dataclass
 from transferkit.core.contracts import Predictor
 from transferkit.core.errors import UserError
+from transferkit.core.machine import autocast, resolve_precision
 from transferkit.data.collate import PaddingCollator
 from transferkit.data.unknown_tokens import warn_unknown_tokens
 from transferkit.models import get_entry, load_backbone, resolve
@@ -51,8 +52,13 @@ class NeuralPredictor:
         return self.task.featurize(examples, self.tokenizer, self.max_length)
 
     def outputs(self, model: Any, features: list[dict[str, Any]], batch_size: int | None = None) -> Any:
-        """Raw outputs of ``model`` (this predictor's or one in training): logits, or generated ids."""
-        return self.task.infer(model, features, self.collator, batch_size or self.batch_size)
+        """Raw outputs of ``model`` (this predictor's or one in training): logits, or generated ids.
+
+        Under the run's ``training.mixed_precision`` (``meta["precision"]``) resolved on this machine: a model
+        trained with ``auto`` on a bf16 CPU predicts in fp32 on one without."""
+        device = next(model.parameters()).device.type
+        with autocast(resolve_precision(self.meta.get("precision", "no"), device), device):
+            return self.task.infer(model, features, self.collator, batch_size or self.batch_size)
 
     def metrics_on(self, model: Any, features: list[dict[str, Any]], examples: Any, batch_size: int | None = None
                    ) -> dict[str, Any]:

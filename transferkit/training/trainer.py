@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from transferkit.core.config import TrainingConfig
 from transferkit.core.contracts import Callback, TrainState
+from transferkit.core.machine import autocast, resolve_precision
 from transferkit.data.sources import BatchSource, SingleSource
 from transferkit.strategies.base import Strategy
 from transferkit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, trainable_state
@@ -68,7 +69,11 @@ class Trainer:
         self.strategy, self.config = strategy, strategy.resolve_training(config)  # e.g. LoRA's learning rate
         self.checkpoint_dir = checkpoint_dir
         self.callbacks = [*strategy.callbacks(), *callbacks]
-        self.accelerator = Accelerator(mixed_precision=self.config.mixed_precision, log_with=self.config.log_with, rng_types=[])
+        # auto: bf16 where the CPU/GPU has it natively.  bf16 autocast is entered around each loss below (it needs
+        # no loss scaling), so Accelerate's process-wide state stays "no" and runs of mixed precisions share a process.
+        self.precision = resolve_precision(self.config.mixed_precision)
+        self.accelerator = Accelerator(mixed_precision="fp16" if self.precision == "fp16" else "no",
+                                       log_with=self.config.log_with, rng_types=[])
 
     def fit(self, model: torch.nn.Module, batches: BatchSource,
             evaluate: Callable[[torch.nn.Module], dict[str, Any]] | None = None, resume: bool = False) -> FitResult:
@@ -129,7 +134,8 @@ class Trainer:
             last = state.batch_in_epoch >= batches.num_batches
             boundary = state.batch_in_epoch % accum == 0 or last
             with self.accelerator.no_sync(model) if not boundary else nullcontext():
-                losses = self.strategy.loss(model, batch)
+                with autocast(self.precision, self.accelerator.device.type):
+                    losses = self.strategy.loss(model, batch)
                 self.accelerator.backward(losses.total / accum)
             self._running.append(float(losses.total.detach()))
             if boundary:
