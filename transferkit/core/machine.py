@@ -9,8 +9,8 @@ transferkit reports is printed beside :func:`cpu_flags`; ``training.mixed_precis
 from __future__ import annotations
 
 import os
-from typing import Any
 import platform
+from typing import Any
 
 TIMING_FLAGS = ("avx2", "avx512", "amx")
 """Prefixes of the /proc/cpuinfo flags that matter for timings."""
