@@ -51,13 +51,14 @@ class NeuralPredictor:
     def featurize(self, examples: Any) -> list[dict[str, Any]]:
         return self.task.featurize(examples, self.tokenizer, self.max_length)
 
-    def outputs(self, model: Any, features: list[dict[str, Any]], batch_size: int | None = None) -> Any:
+    def outputs(self, model: Any, features: list[dict[str, Any]], batch_size: int | None = None,
+                precision: str | None = None) -> Any:
         """Raw outputs of ``model`` (this predictor's or one in training): logits, or generated ids.
 
-        Under the run's ``training.mixed_precision`` (``meta["precision"]``) resolved on this machine: a model
-        trained with ``auto`` on a bf16 CPU predicts in fp32 on one without."""
+        Under ``precision``, by default the run's ``training.mixed_precision`` (``meta["precision"]``) resolved
+        on this machine: a model trained with ``auto`` on a bf16 CPU predicts in fp32 on one without."""
         device = next(model.parameters()).device.type
-        with autocast(resolve_precision(self.meta.get("precision", "no"), device), device):
+        with autocast(resolve_precision(precision or self.meta.get("precision", "no"), device), device):
             return self.task.infer(model, features, self.collator, batch_size or self.batch_size)
 
     def metrics_on(self, model: Any, features: list[dict[str, Any]], examples: Any, batch_size: int | None = None
