@@ -18,15 +18,29 @@ from transferkit.core.contracts import TextExamples
 
 Forward = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
+MAX_BATCH_TOKENS = 4096
+"""Padded tokens per inference batch at most (``batch_size`` examples at most, too): long texts get smaller
+batches, whose attention maps (batch x heads x length²) stay in cache, short ones keep the full batch."""
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, max_tokens: int = MAX_BATCH_TOKENS) -> list[np.ndarray]:
+    """Indices of length-sorted batches (longest first): each has at most ``batch_size`` examples and, beyond
+    its first, at most ``max_tokens`` padded tokens (``len(batch) × its longest``)."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        size = max(1, min(batch_size, max_tokens // max(1, int(lengths[order[start]]))))
+        batches.append(order[start: start + size])
+        start += size
+    return batches
+
 
 def _sorted_outputs(forward: Forward, features: list[dict[str, Any]], collator: Callable, batch_size: int,
                     device: torch.device | str) -> Iterator[tuple[np.ndarray, list[dict[str, Any]], np.ndarray]]:
     """(outputs as numpy, the batch's features, their indices) per length-sorted batch; integers stay integers."""
     lengths = np.array([len(f.get("input_ids", ())) for f in features])
-    order = np.argsort(-lengths, kind="stable")
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            indices = order[start: start + batch_size]
+        for indices in length_batches(lengths, batch_size):
             chunk = [features[i] for i in indices]
             batch = {k: v.to(device) for k, v in collator(chunk).items() if k != "labels"}
             output = forward(batch)
