@@ -86,15 +86,18 @@ def table(runs: dict) -> list[str]:
 
 
 def diagnostics(out: str, runs: dict) -> list[str]:
-    """Vocabulary overlap per domain pair and the proxy A-distance recorded by the diagnostics pass (if run)."""
+    """Vocabulary overlap per domain pair and the proxy A-distances recorded by the diagnostics pass (if run):
+    unadapted encoder, source-only, and the method with the largest mean gain over source-only."""
     from transferkit.evaluation.domain import vocabulary_overlap
 
     texts = {}
     for path in glob.glob(os.path.join(out, "data", "*_unlabeled.jsonl")):
         with open(path, encoding="utf-8") as handle:
             texts[os.path.basename(path).split("_")[0]] = [json.loads(line)["text"] for line in handle]
-    lines = ["| pair | vocabulary overlap (top 5,000 words) | PAD before | PAD after (source-only) | PAD after (best) |",
-             "|---|---|---|---|---|"]
+    gains = {arm: r["mean"] for arm in ARM_ORDER[1:-1] if (r := paired(runs, arm))}
+    best = max(gains, key=gains.get) if gains else "best"
+    lines = ["| pair | vocabulary overlap (top 5,000 words) | PAD before | PAD after (source-only) | "
+             f"PAD after ({best}) |", "|---|---|---|---|---|"]
     pad = {}
     if os.path.exists(os.path.join(out, "pad.json")):
         with open(os.path.join(out, "pad.json"), encoding="utf-8") as handle:
@@ -103,7 +106,7 @@ def diagnostics(out: str, runs: dict) -> list[str]:
         overlap = vocabulary_overlap(texts[source], texts[target]) if source in texts and target in texts else None
         p = pad.get(f"{source}-{target}", {})
         cells = [f"{overlap:.2f}" if overlap is not None else "—"] + [
-            f"{p[k]:.2f}" if k in p else "—" for k in ("before", "source_only", "best")]
+            f"{p[k]:.2f}" if k in p else "—" for k in ("before", "source_only", best)]
         lines.append(f"| {source} → {target} | " + " | ".join(cells) + " |")
     return lines
 

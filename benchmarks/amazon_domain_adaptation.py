@@ -49,7 +49,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 DOMAINS = ("books", "dvd", "electronics")
-DATA = os.path.join(ROOT, "..", "shared", "data", "amazon_multidomain_sentiment")
+SHARED = os.environ.get("TRANSFERKIT_SHARED") or os.path.join(os.path.dirname(ROOT), "shared")
+DATA = os.path.join(SHARED, "data", "amazon_multidomain_sentiment")
 PAIR_ARMS = ("dapt", "dann", "coral", "mmd", "udalm")
 
 
@@ -129,21 +130,62 @@ def run_specs(args: argparse.Namespace, files: dict, arm: str, seed: int) -> lis
     return specs
 
 
-def run_all(args: argparse.Namespace, files: dict) -> None:
-    from transferkit.experiments.api import train
-
-    print(f"CPU: {cpu_flags()}", flush=True)
+def _jobs(args: argparse.Namespace, files: dict) -> list[tuple[str, dict]]:
+    """Every (run name, config) to do, seed by seed (so a deadline leaves whole seeds done first)."""
+    jobs = []
     for seed in args.seeds:
         for arm in args.arms:
             for name, config in run_specs(args, files, arm, seed):
-                output = os.path.join(args.out, "runs", name)
-                if os.path.exists(os.path.join(output, "metrics.json")):
-                    continue
-                config["output"] = output
-                started = time.perf_counter()
-                result = train(config)
-                tests = {k: round(v["accuracy"], 4) for k, v in result.metrics.get("test", {}).items()}
-                print(f"{name}: {tests} in {time.perf_counter() - started:.0f} s", flush=True)
+                config["output"] = os.path.join(args.out, "runs", name)
+                if not os.path.exists(os.path.join(config["output"], "metrics.json")):
+                    jobs.append((name, config))
+    return jobs
+
+
+def _run_job(job: tuple[str, dict, list[str], float]) -> str:
+    """Train one run (in a worker process); a line for the log.  Past the deadline the run is skipped."""
+    name, config, overrides, deadline = job
+    if time.time() > deadline:
+        return f"{name}: skipped (deadline)"
+    from transferkit.experiments.api import train
+
+    started = time.perf_counter()
+    try:
+        result = train(config, overrides)
+    except Exception as error:  # noqa: BLE001 (a benchmark logs a failed run and goes on with the others)
+        return f"{name}: FAILED after {time.perf_counter() - started:.0f} s: {type(error).__name__}: {error}"
+    tests = {k: round(v["accuracy"], 4) for k, v in result.metrics.get("test", {}).items()}
+    return f"{name}: {tests} in {time.perf_counter() - started:.0f} s"
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_all(args: argparse.Namespace, files: dict) -> None:
+    """Every run, in ``--workers`` processes (one model each; a GPU fits several).  DAPT/UDALM stages are cached
+    per target domain, so one DAPT run per target goes first and the others reuse its adapted encoder."""
+    import multiprocessing
+
+    print(f"CPU: {cpu_flags()}; workers: {args.workers}", flush=True)
+    jobs = _jobs(args, files)
+    deadline = time.time() + args.deadline if args.deadline else float("inf")
+    first, seen = [], set()
+    for name, config in jobs:
+        target = next(iter(config["data"]["test"]))
+        if name.startswith(("dapt/", "udalm/")) and target not in seen:
+            seen.add(target)
+            first.append((name, config))
+    rest = [j for j in jobs if j not in first]
+    started = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // args.workers)
+    with context.Pool(args.workers, _init_worker, (threads,)) as pool:
+        for stage in (first, rest):
+            for line in pool.imap_unordered(_run_job, [(n, c, args.set, deadline) for n, c in stage]):
+                print(f"[{time.perf_counter() - started:.0f} s] {line}", flush=True)
 
 
 def _texts(path: str, limit: int, seed: int = 0) -> list[str]:
@@ -179,8 +221,9 @@ def _pretrained_features(model: str, texts: list[str], max_length: int) -> np.nd
     return np.concatenate(rows)
 
 
-def proxy_distances(args: argparse.Namespace, files: dict, best: str, seed: int = 0, limit: int = 500) -> None:
-    """Proxy A-distance between source and target features per pair: unadapted, source-only, ``best``; OUT/pad.json."""
+def proxy_distances(args: argparse.Namespace, files: dict, arms: list[str], seed: int = 0, limit: int = 500) -> None:
+    """Proxy A-distance between source and target features per pair: unadapted, source-only and each of ``arms``
+    (seed ``seed``'s runs); OUT/pad.json."""
     from transferkit.evaluation.domain import proxy_a_distance
     from transferkit.serving import load_predictor
 
@@ -191,16 +234,15 @@ def proxy_distances(args: argparse.Namespace, files: dict, best: str, seed: int 
     for source in DOMAINS:
         for target in (t for t in DOMAINS if t != source):
             s_texts, t_texts = _texts(os.path.join(DATA, source), limit), _texts(files[target]["unlabeled"], limit)
-            runs = {"source_only": os.path.join(args.out, "runs", "source_only", source, f"seed{seed}"),
-                    "best": os.path.join(args.out, "runs", best, f"{source}-{target}", f"seed{seed}")}
+            runs = {"source_only": os.path.join(args.out, "runs", "source_only", source, f"seed{seed}")}
+            runs.update({arm: os.path.join(args.out, "runs", arm, f"{source}-{target}", f"seed{seed}") for arm in arms})
             entry = {"before": proxy_a_distance(_pretrained_features(args.model, s_texts, args.max_length),
-                                                _pretrained_features(args.model, t_texts, args.max_length)),
-                     "best_arm": best}
+                                                _pretrained_features(args.model, t_texts, args.max_length))}
             for name, run in runs.items():
                 if os.path.exists(os.path.join(run, "metrics.json")):
                     entry[name] = proxy_a_distance(run_features(run, s_texts), run_features(run, t_texts))
             result[f"{source}-{target}"] = entry
-            print(source, "->", target, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in entry.items()}, flush=True)
+            print(source, "->", target, {k: round(v, 3) for k, v in entry.items()}, flush=True)
     _write(os.path.join(args.out, "pad.json"), [result])
 
 
@@ -241,9 +283,14 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--workers", type=int, default=1, help="runs trained at once, one process each")
+    parser.add_argument("--deadline", type=float, default=0, help="seconds after which no new run starts (0: none)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override applied to every run (e.g. data.budget=16 for a smoke test)")
     parser.add_argument("--summary", action="store_true", help="print the table from the finished runs")
     parser.add_argument("--mlm-control", metavar="DOMAIN", help="head-only MLM control on DOMAIN's unlabelled half")
-    parser.add_argument("--pad", metavar="ARM", help="proxy A-distance per pair: unadapted, source-only and ARM (seed 0)")
+    parser.add_argument("--pad", metavar="ARMS", help="proxy A-distance per pair: unadapted, source-only and each of "
+                        "ARMS (comma-separated; seed 0)")
     args = parser.parse_args()
     args.arms = [a for a in args.arms.split(",") if a]
     args.seeds = [int(s) for s in args.seeds.split(",") if s]
@@ -255,7 +302,7 @@ def main() -> None:
         summarize(args.out, DOMAINS)
         return
     if args.pad:
-        proxy_distances(args, files, args.pad)
+        proxy_distances(args, files, [a for a in args.pad.split(",") if a])
         return
     if args.mlm_control:
         mlm_control(args, files, args.mlm_control)

@@ -52,6 +52,15 @@ def resolve_precision(requested: str, device_type: str | None = None) -> str:
     return "bf16" if device_type == "cpu" and native_bf16() else "no"
 
 
+def machine_record(requested_precision: str) -> dict[str, str]:
+    """Where a run's timings were taken: the device (a GPU's name, or ``cpu``), the precision ``auto`` resolved to
+    and :func:`cpu_flags`, recorded in ``metrics.json`` beside the seconds."""
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return {"device": device, "precision": resolve_precision(requested_precision), "cpu": cpu_flags()}
+
+
 def autocast(precision: str, device_type: str) -> Any:
     """The autocast context of a resolved precision (``no`` = a disabled one: plain fp32) on ``device_type``."""
     import torch

@@ -25,6 +25,7 @@ from transferkit.core.config import (
 )
 from transferkit.core.contracts import Predictor, Splits
 from transferkit.core.errors import UserError
+from transferkit.core.machine import machine_record
 from transferkit.data import LabelMap
 from transferkit.evaluation import evaluate
 from transferkit.experiments.card import model_card
@@ -155,7 +156,7 @@ def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None 
         started = time.perf_counter()
         fitted = fit_predictor(config, parts.strategy, task, splits, sources, run.checkpoint_dir, resume,
                                cache or EmbeddingCache(), tasks)
-        metrics = _metrics(fitted, task, splits, time.perf_counter() - started, config.training.seed)
+        metrics = _metrics(fitted, task, splits, time.perf_counter() - started, config.training.mixed_precision)
         if tasks:  # multi-task: every other task on its own held-out split, through the model's head for it
             metrics["tasks"] = final_task_metrics(fitted.predictor, tasks)
         fitted.predictor.save(run.path("model"))
@@ -189,7 +190,7 @@ def read_sources(specs: dict[str, SourceConfig], task: Any, data: DataConfig) ->
     return sources
 
 
-def _metrics(fitted: Fitted, task: Any, splits: Splits, train_seconds: float, seed: int) -> dict[str, Any]:
+def _metrics(fitted: Fitted, task: Any, splits: Splits, train_seconds: float, precision: str) -> dict[str, Any]:
     """Eval and every test set's metrics (with CIs), which split selection used, costs."""
     started = time.perf_counter()
     fit, predictor = fitted.fit, fitted.predictor
@@ -209,6 +210,7 @@ def _metrics(fitted: Fitted, task: Any, splits: Splits, train_seconds: float, se
         "trainable_parameters": fitted.parameters[0],
         "total_parameters": fitted.parameters[1],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "machine": machine_record(precision),
     })
     return metrics
 
