@@ -160,10 +160,11 @@ def _split(tokenizer: Any, texts: list[str], max_length: int, options: Any, voca
 def heldout_loss(model: Any, rows: list[dict[str, Any]], collator: Any, batch_size: int) -> float:
     """Mean MLM cross-entropy over the held-out texts' fixed masked positions (token-weighted)."""
     model.eval()
+    device = next(model.parameters()).device
     total, count = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(rows), batch_size):
-            batch = collator(rows[start:start + batch_size])
+            batch = {k: v.to(device) for k, v in collator(rows[start:start + batch_size]).items()}
             masked = int((batch["labels"] != -100).sum())
             total += float(model(batch)) * masked
             count += masked
