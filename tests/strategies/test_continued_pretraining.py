@@ -88,3 +88,26 @@ def test_tapt_pretrains_on_the_training_texts(toy_files, tiny_model: str, tmp_pa
     raw["data"].pop("sources")
     curve = train(raw).metrics["encoder"]["continued_pretraining"]
     assert curve["corpus"] == "train" and curve["texts"] + curve["heldout_texts"] == 240  # every training text
+
+
+def test_heldout_loss_scores_on_the_models_device() -> None:
+    """The held-out MLM loss moves each collated batch to the model's device (ids left on the CPU broke DAPT on a GPU)."""
+    import torch
+
+    from transferkit.data.collate import PaddingCollator
+    from transferkit.experiments.pretraining import heldout_loss
+
+    class Recorder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1, device="meta"))
+            self.devices: set[str] = set()
+
+        def forward(self, batch: dict) -> torch.Tensor:
+            self.devices |= {v.device.type for v in batch.values()}
+            return torch.tensor(2.0)
+
+    rows = [{"input_ids": [101, 7, 102], "labels": [-100, 7, -100]}, {"input_ids": [101, 102], "labels": [-100, 5]}]
+    model = Recorder()
+    assert heldout_loss(model, rows, PaddingCollator(0), batch_size=1) == pytest.approx(2.0)
+    assert model.devices == {"meta"}

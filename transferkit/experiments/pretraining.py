@@ -164,9 +164,9 @@ def heldout_loss(model: Any, rows: list[dict[str, Any]], collator: Any, batch_si
     total, count = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(rows), batch_size):
-            batch = {k: v.to(device) for k, v in collator(rows[start:start + batch_size]).items()}
+            batch = collator(rows[start:start + batch_size])
             masked = int((batch["labels"] != -100).sum())
-            total += float(model(batch)) * masked
+            total += float(model({k: v.to(device) for k, v in batch.items()})) * masked
             count += masked
     model.train()
     return total / max(count, 1)
