@@ -84,7 +84,7 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any], data_summary: di
     lines += [
         "",
         f"Cost: {metrics['train_seconds']:.1f} s training, {metrics['trainable_parameters']:,} trainable of "
-        f"{metrics['total_parameters']:,} parameters, peak RSS {metrics['peak_rss_mb']:.0f} MB.",
+        f"{metrics['total_parameters']:,} parameters, peak RSS {metrics['peak_rss_mb']:.0f} MB{_machine(metrics)}.",
         "",
         "## Limits",
         _measured_on(metrics),
@@ -94,3 +94,12 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any], data_summary: di
         "",
     ]
     return "\n".join(lines)
+
+
+def _machine(metrics: dict[str, Any]) -> str:
+    """``; on cpu (2 cpus: avx2 ...), precision bf16`` where the run recorded its machine (older runs did not)."""
+    machine = metrics.get("machine")
+    if not machine:
+        return ""
+    where = f"cpu ({machine['cpu']})" if machine["device"] == "cpu" else f"{machine['device']} (host {machine['cpu']})"
+    return f"; on {where}, precision {machine['precision']}"
