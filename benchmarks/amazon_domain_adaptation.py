@@ -180,6 +180,10 @@ def run_all(args: argparse.Namespace, files: dict) -> None:
             first.append((name, config))
     rest = [j for j in jobs if j not in first]
     started = time.perf_counter()
+    if args.workers == 1:  # in this process: nothing is left running if it is stopped
+        for name, config in first + rest:
+            print(f"[{time.perf_counter() - started:.0f} s] {_run_job((name, config, args.set, deadline))}", flush=True)
+        return
     context = multiprocessing.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     with context.Pool(args.workers, _init_worker, (threads,)) as pool:
