@@ -22,14 +22,21 @@ a 1-epoch schedule: 0.805, 1e-4 with a 2-epoch schedule: 0.835 (0.820 after epoc
 epochs.  Runs are resumable: a run with a metrics.json is not redone.
 
     python benchmarks/amazon_domain_adaptation.py OUT [--arms source_only,dapt,coral] [--seeds 0,1,2]
-    python benchmarks/amazon_domain_adaptation.py OUT --summary   # the table, the paired test, PAD
+    python benchmarks/amazon_domain_adaptation.py OUT --summary   # the table, the paired test, PAD, DAPT curves
+    python benchmarks/amazon_domain_adaptation.py OUT --pad dapt,coral   # proxy A-distances (seed 0's runs)
+    python benchmarks/amazon_domain_adaptation.py OUT --mlm-control dvd  # head-only control for DAPT's curve
 
-Sizing, measured (2 cores of an AMD EPYC, avx2 + avx512f/bw/dq/vl/vnni/bf16, fp32, 2026-12-04): one
-``source_only`` run (1,800 source reviews x 2 epochs + 2 x 1,000 target test reviews) takes 265-271 s;
-seed 0 gave books -> dvd 0.833, books -> electronics 0.798, dvd -> books 0.824, dvd -> electronics 0.759,
-electronics -> books 0.801, electronics -> dvd 0.797 (mean 0.802).  Each of the 5 pair arms is 6 runs per
-seed and source_only / oracle 3 each, so the full grid (36 runs per seed, 2+ seeds) is several CPU
-hours: plan it across sessions (runs resume).
+``--workers N`` trains N runs at once in separate processes (a GPU holds several MiniLM runs; one DAPT run
+per target goes first so the others reuse its cached encoder), ``--deadline S`` starts no run after S
+seconds, ``--set KEY=VALUE`` applies to every run (``training.mixed_precision=auto`` for bf16 where the
+CPU has it; ``data.budget=8`` with a tiny model for a smoke test).
+
+Sizing, measured (2 cores of a CPU with avx512_bf16 and AMX, ``training.mixed_precision=auto`` = bf16
+autocast, 2026-12-05): a ``source_only`` run (1,800 source reviews x 2 epochs + 2 x 1,000 target test
+reviews) takes 88-117 s; ``dapt`` the same plus 100-115 s once per target for the MLM stage; ``coral``,
+``dann`` and ``udalm``, which also run every target batch through the encoder, 170-210 s.  The full grid
+(36 runs per seed) is about 1.5 CPU hours per seed on such a machine.  An earlier fp32 seed 0 on a CPU
+without AMX took 265-271 s per source-only run and gave the same accuracies to within 0.3 points.
 
 A benchmark, not a test.
 """
