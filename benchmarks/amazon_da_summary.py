@@ -94,14 +94,15 @@ def diagnostics(out: str, runs: dict) -> list[str]:
     for path in glob.glob(os.path.join(out, "data", "*_unlabeled.jsonl")):
         with open(path, encoding="utf-8") as handle:
             texts[os.path.basename(path).split("_")[0]] = [json.loads(line)["text"] for line in handle]
-    gains = {arm: r["mean"] for arm in ARM_ORDER[1:-1] if (r := paired(runs, arm))}
-    best = max(gains, key=gains.get) if gains else "best"
-    lines = ["| pair | vocabulary overlap (top 5,000 words) | PAD before | PAD after (source-only) | "
-             f"PAD after ({best}) |", "|---|---|---|---|---|"]
     pad = {}
     if os.path.exists(os.path.join(out, "pad.json")):
         with open(os.path.join(out, "pad.json"), encoding="utf-8") as handle:
             pad = json.load(handle)
+    measured = {arm for entry in pad.values() for arm in entry}
+    gains = {arm: r["mean"] for arm in ARM_ORDER[1:-1] if arm in measured and (r := paired(runs, arm))}
+    best = max(gains, key=gains.get) if gains else "best"
+    lines = ["| pair | vocabulary overlap (top 5,000 words) | PAD before | PAD after (source-only) | "
+             f"PAD after ({best}: of the methods measured, the largest mean gain) |", "|---|---|---|---|---|"]
     for source, target in _pairs(runs):
         overlap = vocabulary_overlap(texts[source], texts[target]) if source in texts and target in texts else None
         p = pad.get(f"{source}-{target}", {})
