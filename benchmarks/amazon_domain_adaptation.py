@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
@@ -60,17 +59,6 @@ DOMAINS = ("books", "dvd", "electronics")
 SHARED = os.environ.get("TRANSFERKIT_SHARED") or os.path.join(os.path.dirname(ROOT), "shared")
 DATA = os.path.join(SHARED, "data", "amazon_multidomain_sentiment")
 PAIR_ARMS = ("dapt", "dann", "coral", "mmd", "udalm")
-
-
-def cpu_flags() -> str:
-    """The CPU's vector-instruction flags that matter for timings (AVX2, AVX-512 variants, AMX)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            flags = next(line for line in handle if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
-    keep = [f for f in flags if f.startswith(("avx2", "avx512", "amx"))]
-    return f"{os.cpu_count()} cpus: " + " ".join(keep)
 
 
 def prepare(out: str) -> dict[str, dict[str, str]]:
@@ -176,6 +164,8 @@ def run_all(args: argparse.Namespace, files: dict) -> None:
     """Every run, in ``--workers`` processes (one model each; a GPU fits several).  DAPT/UDALM stages are cached
     per target domain, so one DAPT run per target goes first and the others reuse its adapted encoder."""
     import multiprocessing
+
+    from transferkit.core.machine import cpu_flags
 
     print(f"CPU: {cpu_flags()}; workers: {args.workers}", flush=True)
     jobs = _jobs(args, files)

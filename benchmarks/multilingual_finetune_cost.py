@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -29,12 +28,6 @@ CONFIGS = {  # name -> (model, finetune options)
     "e5 (word embeddings frozen, default)": ("multilingual-e5-small", {}),
     "e5 (word embeddings trained)": ("multilingual-e5-small", {"freeze_word_embeddings": "false"}),
 }
-
-
-def cpu_flags() -> str:
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        text = handle.read()
-    return " ".join(sorted(set(re.findall(r"\b(avx2|avx512[a-z_0-9]*|amx[a-z_]*)\b", text)))) or "no avx2/avx512/amx"
 
 
 def sentences(args: argparse.Namespace) -> tuple[list[str], list[str], list[str], list[str]]:
@@ -93,6 +86,8 @@ def main() -> None:
     if args.only:
         print("RESULT " + json.dumps(child(args.only, args)))
         return
+    from transferkit.core.machine import cpu_flags
+
     print(f"CPU flags: {cpu_flags()}; torch threads: default; {args.train_size} SST-2 sentences, 1 epoch, batch 32, "
           f"max length {args.max_length}, finetune's default learning rate")
     results = {}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -23,15 +22,6 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("TRANSFERKIT_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
-
-
-def cpu_flags() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError:
-        return "unknown"
-    return " ".join(sorted(set(re.findall(r"\b(avx2|avx512[a-z_0-9]*|amx[a-z_]*)\b", text)))) or "none of avx2/avx512/amx"
 
 
 def run(strategy: str, args: argparse.Namespace, folder: str) -> dict:
@@ -56,6 +46,8 @@ def main() -> None:
     parser.add_argument("--eval-sentences", type=int, default=2000)
     parser.add_argument("--strategies", nargs="+", default=["finetune", "lora", "bitfit"])
     args = parser.parse_args()
+    from transferkit.core.machine import cpu_flags
+
     print(f"CPU flags: {cpu_flags()}")
     with tempfile.TemporaryDirectory() as folder:
         rows = [run(strategy, args, folder) for strategy in args.strategies]
