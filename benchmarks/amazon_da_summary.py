@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-ARM_ORDER = ("source_only", "dapt", "udalm", "dann", "coral", "mmd", "oracle")
+ARM_ORDER = ("source_only", "dapt", "udalm", "dann", "coral", "mmd", "pseudo_label", "oracle")
 PUBLISHED = "UDALM (Karouzos et al. 2021, BERT-base): 91.7 mean target accuracy over the 12 Amazon pairs"
 
 

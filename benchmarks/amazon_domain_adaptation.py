@@ -11,7 +11,7 @@ Arms (each per seed):
 * ``source_only``: ``finetune`` on S, evaluated on both other domains (one run per source);
 * ``dapt``: continued MLM pretraining on T's unlabelled half (once per target domain, cached and
   shared by the seeds), then ``finetune`` on S;
-* ``dann`` / ``coral`` / ``mmd`` / ``udalm``: per pair, with T's unlabelled half as
+* ``dann`` / ``coral`` / ``mmd`` / ``udalm`` / ``pseudo_label``: per pair, with T's unlabelled half as
   ``data.sources.target_unlabeled``;
 * ``oracle``: ``finetune`` on T's unlabelled half *with* its labels (the ceiling).
 
@@ -58,7 +58,7 @@ sys.path.insert(0, ROOT)
 DOMAINS = ("books", "dvd", "electronics")
 SHARED = os.environ.get("TRANSFERKIT_SHARED") or os.path.join(os.path.dirname(ROOT), "shared")
 DATA = os.path.join(SHARED, "data", "amazon_multidomain_sentiment")
-PAIR_ARMS = ("dapt", "dann", "coral", "mmd", "udalm")
+PAIR_ARMS = ("dapt", "dann", "coral", "mmd", "udalm", "pseudo_label")
 
 
 def prepare(out: str) -> dict[str, dict[str, str]]:

@@ -1,4 +1,4 @@
-"""dann / coral / mmd: required target text, bad weights, the same-text warning, the discriminator monitor."""
+"""dann / coral / mmd / pseudo_label: required target text, bad weights, the same-text warning, the discriminator monitor."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from transferkit.experiments.run import components
 from transferkit.strategies.dann import Dann, DannConfig, DomainMonitor
 from transferkit.strategies.domain_alignment import warn_if_same_text
 from transferkit.strategies.mmd import Mmd, MmdConfig
+from transferkit.strategies.pseudo_label import PseudoLabel, PseudoLabelConfig
 
 
-@pytest.mark.parametrize("strategy", ["dann", "coral", "mmd"])
+@pytest.mark.parametrize("strategy", ["dann", "coral", "mmd", "pseudo_label"])
 def test_a_domain_adaptation_run_without_target_text_fails_before_any_work(strategy: str, toy_files) -> None:
     config = RunConfig.from_dict({"model": "minilm-l6", "strategy": strategy, "data": {"train": toy_files["train"]}})
     with pytest.raises(UserError, match=r"needs data\.sources\.target_unlabeled"):
@@ -25,6 +26,11 @@ def test_a_domain_adaptation_run_without_target_text_fails_before_any_work(strat
 def test_alignment_weight_must_be_positive() -> None:
     with pytest.raises(UserError, match=r"strategy\.weight=0"):
         Mmd(MmdConfig(weight=0.0)).prepare(None)
+
+
+def test_pseudo_label_threshold_must_be_a_probability() -> None:
+    with pytest.raises(UserError, match=r"strategy\.threshold=1\.5"):
+        PseudoLabel(PseudoLabelConfig(threshold=1.5)).prepare(None)
 
 
 def test_target_text_identical_to_the_source_warns(caplog) -> None:
@@ -54,3 +60,9 @@ def test_monitor_feeds_the_schedule_logs_accuracy_and_flags_a_discriminator_at_c
     restored = DomainMonitor(strategy)
     restored.load_state_dict(monitor.state_dict())
     assert restored.first_epoch == pytest.approx(0.51)
+
+
+def test_the_dann_discriminator_trains_at_ten_times_the_encoder_rate_and_other_modules_at_the_head_rate() -> None:
+    assert Dann(DannConfig()).auxiliary_learning_rate(1e-4, 2e-4) == pytest.approx(1e-3)
+    assert Dann(DannConfig(discriminator_lr_scale=1.0)).auxiliary_learning_rate(1e-4, 2e-4) == pytest.approx(1e-4)
+    assert Mmd(MmdConfig()).auxiliary_learning_rate(1e-4, 2e-4) == pytest.approx(2e-4)

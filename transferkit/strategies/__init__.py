@@ -14,14 +14,15 @@ from transferkit.strategies.finetune import Finetune
 from transferkit.strategies.lora import Lora
 from transferkit.strategies.mmd import Mmd
 from transferkit.strategies.multitask import Multitask
+from transferkit.strategies.pseudo_label import PseudoLabel
 from transferkit.strategies.scratch import Scratch
 from transferkit.strategies.tfidf import Tfidf, TfidfPredictor
 from transferkit.strategies.udalm import Udalm
 from transferkit.strategies.word_vectors import WordVectors
 
 STRATEGIES: Registry = Registry("strategy")
-for _strategy in (Bitfit, Coral, Dann, Dapt, Distill, FeatureExtraction, Finetune, Lora, Mmd, Multitask, Scratch, Tapt, Tfidf, Udalm,
+for _strategy in (Bitfit, Coral, Dann, Dapt, Distill, FeatureExtraction, Finetune, Lora, Mmd, Multitask, PseudoLabel, Scratch, Tapt, Tfidf, Udalm,
                   WordVectors):
     STRATEGIES.register(_strategy)
 
-__all__ = ["STRATEGIES", "Bitfit", "Coral", "Dann", "Dapt", "Distill", "Mmd", "Multitask", "Tapt", "Udalm", "FeatureExtraction", "Lora", "Finetune", "Scratch", "Tfidf", "TfidfPredictor", "WordVectors"]
+__all__ = ["STRATEGIES", "Bitfit", "Coral", "Dann", "Dapt", "Distill", "Mmd", "Multitask", "PseudoLabel", "Tapt", "Udalm", "FeatureExtraction", "Lora", "Finetune", "Scratch", "Tfidf", "TfidfPredictor", "WordVectors"]

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from transferkit.core.config import option
-from transferkit.core.contracts import Callback, Losses, TrainState
+from transferkit.core.contracts import Batch, Callback, Losses, TrainState
 from transferkit.modules.domain_adversarial import DomainAdversarialLoss, DomainDiscriminator, dann_coefficient
 from transferkit.strategies.domain_alignment import AlignmentConfig, DomainAlignment
 
@@ -37,6 +37,9 @@ CHANCE_MARGIN = 0.05
 class DannConfig(AlignmentConfig):
     discriminator_hidden: int = option(256, "hidden units of the domain discriminator's two layers")
     gamma: float = option(10.0, "γ of the reversal schedule λ_p = 2/(1+exp(-γ p)) - 1")
+    discriminator_lr_scale: float = option(10.0, "the discriminator's learning rate as a multiple of "
+                                           "training.learning_rate (new layers at 10x the pretrained ones, as in "
+                                           "Ganin et al. and tllib)")
 
 
 class Dann(DomainAlignment):
@@ -49,13 +52,19 @@ class Dann(DomainAlignment):
         super().__init__(config)
         self.progress = 0.0  # training progress p, set by DomainMonitor every step
 
-    def build_alignment(self, hidden_size: int) -> nn.Module:
+    def build_alignment(self, hidden_size: int, num_labels: int) -> nn.Module:
         return DomainAdversarialLoss(DomainDiscriminator(hidden_size, self.config.discriminator_hidden))
 
-    def alignment_loss(self, module: nn.Module, f_s: torch.Tensor, f_t: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def alignment_loss(self, module: nn.Module, source: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
+                       batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         coefficient = dann_coefficient(self.progress, self.config.gamma)
-        loss, accuracy = module(f_s, f_t, coefficient)
+        loss, accuracy = module(source["features"], target["features"], coefficient)
         return loss, {"domain_accuracy": float(accuracy), "reversal": coefficient}
+
+    def auxiliary_learning_rate(self, learning_rate: float, head_learning_rate: float) -> float:
+        """A discriminator trained from scratch at the encoder's fine-tuning rate (~1e-4) barely learns in a
+        few hundred steps and sits at chance; the paper and tllib train new layers at 10x the pretrained ones."""
+        return self.config.discriminator_lr_scale * learning_rate
 
     def callbacks(self) -> list[Callback]:
         return [*super().callbacks(), DomainMonitor(self)]

@@ -12,7 +12,7 @@ encoder pass) and ``L_align`` is the method's distance between the two feature d
 (adversarial for DANN, second moments for CORAL, kernel embeddings for MMD).  Everything else is
 full fine-tuning (:class:`~transferkit.strategies.finetune.Finetune`'s options apply).  The
 alignment module, when it has weights (DANN's discriminator), lives in ``model.auxiliary``:
-trained at the head's learning rate, never saved with the model.
+trained at the head's learning rate unless the method says otherwise, never saved with the model.
 """
 
 from __future__ import annotations
@@ -66,27 +66,36 @@ class DomainAlignment(Finetune):
     """The method's loss module, ``alignment()(f_s, f_t) -> L_align`` (DANN builds its own: it holds weights)."""
 
     # ---- what a method may redefine -------------------------------------------------------
-    def build_alignment(self, hidden_size: int) -> nn.Module:
-        """The method's loss module for features of ``hidden_size`` (it may hold weights, e.g. a domain discriminator)."""
+    def build_alignment(self, hidden_size: int, num_labels: int) -> nn.Module:
+        """The method's loss module for features of ``hidden_size`` and ``num_labels`` classes (it may hold
+        weights, e.g. a domain discriminator, or statistics, e.g. pseudo-labelling's running class prior)."""
         return self.alignment()
 
-    def alignment_loss(self, module: nn.Module, f_s: torch.Tensor, f_t: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """``(L_align, logged parts)`` for one source and one target batch of pooled features."""
-        return module(f_s, f_t), {}
+    def alignment_loss(self, module: nn.Module, source: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
+                       batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """``(L_align, logged parts)`` for the model's outputs (``logits``, pooled ``features``) on one source
+        and one target batch; ``batch["source"]`` holds the source labels.  By default the module compares
+        the pooled features."""
+        return module(source["features"], target["features"]), {}
 
     # ---- shared machinery ---------------------------------------------------------------
     def prepare(self, model: Any) -> Any:
         if self.config.weight <= 0:
             raise UserError(f"strategy.weight={self.config.weight}: the alignment weight λ must be > 0")
-        model.auxiliary["alignment"] = self.build_alignment(model.backbone.config.hidden_size)
+        model.auxiliary["alignment"] = self.build_alignment(model.backbone.config.hidden_size, len(model.task.labels))
         super().prepare(model)
         set_trainable(list(model.auxiliary.named_parameters()), True)
         return model
 
+    def auxiliary_learning_rate(self, learning_rate: float, head_learning_rate: float) -> float:
+        """The learning rate of the alignment module's weights, if it has any: the head's by default."""
+        return head_learning_rate
+
     def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:
         groups = super().param_groups(model, learning_rate, head_learning_rate, weight_decay)
         auxiliary = [("auxiliary", list(model.auxiliary.named_parameters()))]
-        return groups + optimizer_groups(auxiliary, {"auxiliary": head_learning_rate}, weight_decay)
+        rate = self.auxiliary_learning_rate(learning_rate, head_learning_rate)
+        return groups + optimizer_groups(auxiliary, {"auxiliary": rate}, weight_decay)
 
     def batch_source(self, features: dict[str, list[dict[str, Any]]], collator: Any, config: Any) -> ZippedSources:
         """One labelled source batch and one unlabelled target batch per step; an epoch is a pass over the source."""
@@ -101,9 +110,8 @@ class DomainAlignment(Finetune):
         source = model(batch["source"])
         task = model.task.loss(source, batch["source"])
         target = model(batch["target"])
-        f_s, f_t = source["features"], target["features"]
-        if min(len(f_s), len(f_t)) < 2:  # a last batch of one row has no covariance / pairwise distances
+        if min(len(source["features"]), len(target["features"])) < 2:  # one row: no covariance / pairwise distances
             return Losses(task, {"task": float(task.detach())})
-        align, parts = self.alignment_loss(model.auxiliary["alignment"], f_s, f_t)
+        align, parts = self.alignment_loss(model.auxiliary["alignment"], source, target, batch)
         total = task + self.config.weight * align
         return Losses(total, {"task": float(task.detach()), "align": float(align.detach()), **parts})
