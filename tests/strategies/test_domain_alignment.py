@@ -66,3 +66,14 @@ def test_the_dann_discriminator_trains_at_ten_times_the_encoder_rate_and_other_m
     assert Dann(DannConfig()).auxiliary_learning_rate(1e-4, 2e-4) == pytest.approx(1e-3)
     assert Dann(DannConfig(discriminator_lr_scale=1.0)).auxiliary_learning_rate(1e-4, 2e-4) == pytest.approx(1e-4)
     assert Mmd(MmdConfig()).auxiliary_learning_rate(1e-4, 2e-4) == pytest.approx(2e-4)
+
+
+@pytest.mark.parametrize(("strategy", "keeps_last"), [("dann", True), ("coral", True), ("mmd", True),
+                                                      ("pseudo_label", True), ("finetune", False), ("lora", False)])
+def test_domain_adaptation_keeps_the_last_epoch_unless_told_otherwise(strategy: str, keeps_last: bool) -> None:
+    from transferkit.core.config import TrainingConfig
+    from transferkit.strategies import STRATEGIES
+
+    cls = STRATEGIES.get(strategy)
+    assert cls(cls.Config()).resolve_training(TrainingConfig()).eval_every_epoch is (not keeps_last)
+    assert cls(cls.Config()).resolve_training(TrainingConfig(eval_every_epoch=True)).eval_every_epoch is True

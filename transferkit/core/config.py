@@ -142,7 +142,10 @@ class TrainingConfig:
     gradient_accumulation_steps: int = option(1, "batches accumulated per optimiser step")
     group_by_length: bool = option(True, "batch examples of similar length (less padding)")
     seed: int = option(42, "seed for initialisation, dropout and batch order")
-    eval_every_epoch: bool = option(True, "evaluate after every epoch (best-checkpoint restore); false = only at the end")
+    eval_every_epoch: bool | None = option(
+        None, "evaluate after every epoch and restore the best epoch (true), or only at the end, keeping the last model "
+        "(false); null = the strategy's default: true, false for dann/coral/mmd/pseudo_label (the source's held-out "
+        "accuracy is a biased guide to the target)")
     early_stopping_patience: int | None = option(None, "stop after this many evals without improvement")
     metric_for_best: str | None = option(None, "eval metric used for best-checkpoint restore; null = the task's (accuracy, entity f1, ...)")
     checkpoint_every: int = option(50, "save a resumable checkpoint every N optimiser steps (0 = epochs only)")

@@ -155,7 +155,8 @@ class Strategy:
 
     def resolve_training(self, training: Any) -> Any:
         """``training`` with this strategy's ``training_defaults`` filled in where the user left a value unset (None)."""
-        unset = {key: value for key, value in self.training_defaults.items() if getattr(training, key) is None}
+        defaults = {"eval_every_epoch": True, **self.training_defaults}
+        unset = {key: value for key, value in defaults.items() if getattr(training, key) is None}
         return dataclasses.replace(training, **unset)
 
     def options(self) -> dict[str, Any]:

@@ -61,6 +61,10 @@ class DomainAlignment(Finetune):
     supports: ClassVar[frozenset[str]] = frozenset({"classification"})
     requires: ClassVar[frozenset[str]] = frozenset({TARGET})
     Config: ClassVar[type] = AlignmentConfig
+    training_defaults: ClassVar[dict[str, Any]] = {**Finetune.training_defaults, "eval_every_epoch": False}
+    """Keep the last epoch's model: choosing the epoch on the source's held-out accuracy favours the least
+    adapted one (adaptation trades source accuracy for target accuracy, and DANN's and pseudo-labelling's
+    terms ramp in over training; You et al. 2019, "Towards Accurate Model Selection in Deep UDA")."""
 
     alignment: ClassVar[type[nn.Module]]
     """The method's loss module, ``alignment()(f_s, f_t) -> L_align`` (DANN builds its own: it holds weights)."""

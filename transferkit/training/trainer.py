@@ -169,7 +169,7 @@ class Trainer:
 
     def _end_epoch(self, model, optimizer, scheduler, state: TrainState, best, evaluate, batches):
         last = state.epoch + 1 >= self.config.epochs or state.step >= state.total_steps
-        if evaluate is not None and (self.config.eval_every_epoch or last):
+        if evaluate is not None and (self.config.eval_every_epoch is not False or last):  # None = unresolved = true
             metrics = evaluate(model)
             best = self._track_best(model, optimizer, state, metrics, best)
             for callback in self.callbacks:
