@@ -77,3 +77,30 @@ def test_domain_adaptation_keeps_the_last_epoch_unless_told_otherwise(strategy: 
     cls = STRATEGIES.get(strategy)
     assert cls(cls.Config()).resolve_training(TrainingConfig()).eval_every_epoch is (not keeps_last)
     assert cls(cls.Config()).resolve_training(TrainingConfig(eval_every_epoch=True)).eval_every_epoch is True
+
+
+def test_pseudo_label_monitor_logs_class_shares_and_warns_when_a_class_starves(caplog) -> None:
+    from types import SimpleNamespace
+
+    import torch
+
+    from transferkit.strategies.pseudo_label import PseudoLabelMonitor
+
+    strategy = PseudoLabel(PseudoLabelConfig())
+    model = SimpleNamespace(task=SimpleNamespace(labels=["negative", "positive"]),
+                            auxiliary={"alignment": SimpleNamespace(source_prior=torch.tensor([0.5, 0.5]))})
+    monitor = PseudoLabelMonitor(strategy)
+    state = TrainState(total_steps=4)
+    with caplog.at_level(logging.INFO, logger="transferkit"):
+        for step, counts in enumerate(([10.0, 8.0], [9.0, 7.0]), start=1):  # balanced: no warning
+            state.step = step
+            monitor.on_step_end(state, model, Losses(None, {"mask_rate": 0.5, "pseudo_labels_0": counts[0],
+                                                            "pseudo_labels_1": counts[1]}))
+        monitor.on_epoch_start(state, model)
+        assert strategy.progress == 0.5 and "starve" not in caplog.text
+        assert state.history[-1]["pseudo_label"]["class_shares"] == pytest.approx([19 / 34, 15 / 34])
+        monitor.on_step_end(state, model, Losses(None, {"mask_rate": 0.9, "pseudo_labels_0": 30.0, "pseudo_labels_1": 2.0}))
+        restored = PseudoLabelMonitor(strategy)
+        restored.load_state_dict(monitor.state_dict())
+        restored.on_fit_end(state, model)
+    assert "pseudo-labels starve positive" in caplog.text
