@@ -79,28 +79,30 @@ def test_domain_adaptation_keeps_the_last_epoch_unless_told_otherwise(strategy: 
     assert cls(cls.Config()).resolve_training(TrainingConfig(eval_every_epoch=True)).eval_every_epoch is True
 
 
-def test_pseudo_label_monitor_logs_class_shares_and_warns_when_a_class_starves(caplog) -> None:
+
+def test_target_monitor_logs_the_predicted_classes_and_warns_when_a_class_starves(caplog) -> None:
     from types import SimpleNamespace
 
     import torch
 
-    from transferkit.strategies.pseudo_label import PseudoLabelMonitor
+    from transferkit.strategies.domain_alignment import TargetMonitor
 
-    strategy = PseudoLabel(PseudoLabelConfig())
-    model = SimpleNamespace(task=SimpleNamespace(labels=["negative", "positive"]),
-                            auxiliary={"alignment": SimpleNamespace(source_prior=torch.tensor([0.5, 0.5]))})
-    monitor = PseudoLabelMonitor(strategy)
+    strategy = Mmd(MmdConfig())
+    model = SimpleNamespace(task=SimpleNamespace(labels=["negative", "positive"]))
+    monitor = TargetMonitor(strategy)
     state = TrainState(total_steps=4)
+    balanced = torch.tensor([[2.0, 0.0], [0.0, 2.0], [0.0, 1.0], [1.0, 0.0]])
     with caplog.at_level(logging.INFO, logger="transferkit"):
-        for step, counts in enumerate(([10.0, 8.0], [9.0, 7.0]), start=1):  # balanced: no warning
-            state.step = step
-            monitor.on_step_end(state, model, Losses(None, {"mask_rate": 0.5, "pseudo_labels_0": counts[0],
-                                                            "pseudo_labels_1": counts[1]}))
+        strategy.counts.add(torch.tensor([0, 1, 0, 1]), balanced)
+        strategy.counts.add(torch.tensor([0, 1]), balanced[:2])
         monitor.on_epoch_start(state, model)
-        assert strategy.progress == 0.5 and "starve" not in caplog.text
-        assert state.history[-1]["pseudo_label"]["class_shares"] == pytest.approx([19 / 34, 15 / 34])
-        monitor.on_step_end(state, model, Losses(None, {"mask_rate": 0.9, "pseudo_labels_0": 30.0, "pseudo_labels_1": 2.0}))
-        restored = PseudoLabelMonitor(strategy)
+        assert state.history[-1]["target_predictions"] == {"negative": 0.5, "positive": 0.5}
+        assert "collapsing" not in caplog.text
+        strategy.counts.add(torch.tensor([0, 1, 0, 1]), torch.tensor([[2.0, 0.0]] * 9 + [[0.0, 2.0]]))
+        restored = TargetMonitor(strategy)
         restored.load_state_dict(monitor.state_dict())
         restored.on_fit_end(state, model)
-    assert "pseudo-labels starve positive" in caplog.text
+    assert state.history[-1]["target_predictions"] == pytest.approx({"negative": 0.9, "positive": 0.1})
+    assert "predicts positive on under half as many target examples" in caplog.text
+    monitor.on_fit_end(state, model)  # nothing new seen: no second entry
+    assert len(state.history) == 2

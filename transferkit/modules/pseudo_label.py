@@ -26,12 +26,10 @@ from torch import nn
 
 
 class PseudoLabelOutput(NamedTuple):
-    """The loss to add; detached: the fraction of target rows whose pseudo-label passed the threshold (0-d) and
-    how many of those went to each class (C,), a label-free sign of self-training collapsing onto one class."""
+    """The loss to add, and (0-d, detached) the fraction of target rows whose pseudo-label passed the threshold."""
 
     loss: torch.Tensor
     mask_rate: torch.Tensor
-    class_counts: torch.Tensor
 
 
 class PseudoLabelLoss(nn.Module):
@@ -75,5 +73,4 @@ class PseudoLabelLoss(nn.Module):
             confidence, pseudo = probabilities.max(dim=1)  # (n,), (n,)
             mask = (confidence >= self.threshold).float()
         per_row = F.cross_entropy(target_logits.float(), pseudo, reduction="none")  # (n,)
-        counts = torch.bincount(pseudo[mask.bool()], minlength=num_classes)  # (C,)
-        return PseudoLabelOutput((per_row * mask).mean(), mask.mean(), counts)
+        return PseudoLabelOutput((per_row * mask).mean(), mask.mean())

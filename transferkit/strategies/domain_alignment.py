@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from transferkit.core.config import option
-from transferkit.core.contracts import Batch, Losses
+from transferkit.core.contracts import Batch, Callback, Losses, TrainState
 from transferkit.core.errors import UserError
 from transferkit.data.sources import SingleSource, ZippedSources
 from transferkit.strategies.common import optimizer_groups, set_trainable
@@ -33,6 +33,9 @@ from transferkit.strategies.finetune import Finetune, FinetuneConfig
 
 TARGET = "target_unlabeled"
 """The data source holding the unlabelled target-domain text."""
+
+COLLAPSE_RATIO = 0.5
+"""Warn when a class gets less than this fraction of its source share among an epoch's target predictions."""
 
 SAME_TEXT_WARNING = 0.5
 """Warn when more than this fraction of the target examples also occur in the source."""
@@ -61,6 +64,10 @@ class DomainAlignment(Finetune):
     supports: ClassVar[frozenset[str]] = frozenset({"classification"})
     requires: ClassVar[frozenset[str]] = frozenset({TARGET})
     Config: ClassVar[type] = AlignmentConfig
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        self.counts = ClassCounts()  # source labels and target predictions seen since the last epoch's report
     training_defaults: ClassVar[dict[str, Any]] = {**Finetune.training_defaults, "eval_every_epoch": False}
     """Keep the last epoch's model: choosing the epoch on the source's held-out accuracy favours the least
     adapted one (adaptation trades source accuracy for target accuracy, and DANN's and pseudo-labelling's
@@ -110,12 +117,82 @@ class DomainAlignment(Finetune):
         return ZippedSources({"source": single(features["train"], config.seed),
                               "target": single(features[TARGET], config.seed + 1)}, lead="source")
 
+    def callbacks(self) -> list[Callback]:
+        return [*super().callbacks(), TargetMonitor(self)]
+
     def loss(self, model: Any, batch: Batch) -> Losses:
         source = model(batch["source"])
         task = model.task.loss(source, batch["source"])
         target = model(batch["target"])
+        self.counts.add(batch["source"]["labels"], target["logits"])
         if min(len(source["features"]), len(target["features"])) < 2:  # one row: no covariance / pairwise distances
             return Losses(task, {"task": float(task.detach())})
         align, parts = self.alignment_loss(model.auxiliary["alignment"], source, target, batch)
         total = task + self.config.weight * align
         return Losses(total, {"task": float(task.detach()), "align": float(align.detach()), **parts})
+
+
+class ClassCounts:
+    """Running per-class counts of the source labels and of the model's target predictions (argmax)."""
+
+    def __init__(self) -> None:
+        self.source: torch.Tensor | None = None
+        self.target: torch.Tensor | None = None
+
+    def add(self, labels: torch.Tensor, target_logits: torch.Tensor) -> None:
+        classes = target_logits.shape[1]
+        source = torch.bincount(labels.detach().cpu(), minlength=classes)
+        target = torch.bincount(target_logits.detach().argmax(dim=1).cpu(), minlength=classes)
+        self.source = source if self.source is None else self.source + source
+        self.target = target if self.target is None else self.target + target
+
+    def shares(self) -> tuple[list[float], list[float]] | None:
+        """(source label shares, target prediction shares) since the last reset, then reset; None if nothing was seen."""
+        if self.source is None or self.target is None:
+            return None
+        shares = (self.source / self.source.sum()).tolist(), (self.target / self.target.sum()).tolist()
+        self.source = self.target = None
+        return shares
+
+
+class TargetMonitor(Callback):
+    """Logs per epoch the classes the model predicts on the target batches beside the source's label shares, and
+    warns when a class gets under ``COLLAPSE_RATIO`` of its source share: adaptation collapsing the target onto
+    one class (adversarial features that overpower the discriminator, self-training feeding on its own lean) is
+    visible without a single target label."""
+
+    def __init__(self, strategy: DomainAlignment) -> None:
+        self.strategy = strategy
+
+    def on_epoch_start(self, state: TrainState, model: Any) -> None:
+        self._report(state, model)
+
+    def on_fit_end(self, state: TrainState, model: Any) -> None:
+        self._report(state, model)
+
+    def _report(self, state: TrainState, model: Any) -> None:
+        shares = self.strategy.counts.shares()
+        if shares is None:
+            return
+        source, target = shares
+        labels = model.task.labels
+        state.history.append({"step": state.step, "epoch": state.epoch,
+                              "target_predictions": dict(zip(labels, target, strict=True))})
+        logger.info("target predictions: %s (source labels: %s)",
+                    ", ".join(f"{name} {share:.2f}" for name, share in zip(labels, target, strict=True)),
+                    ", ".join(f"{name} {share:.2f}" for name, share in zip(labels, source, strict=True)))
+        starved = [name for name, s, t in zip(labels, source, target, strict=True) if t < COLLAPSE_RATIO * s]
+        if starved:
+            logger.warning("the model predicts %s on under half as many target examples as the source has: "
+                           "adaptation may be collapsing the target onto the other classes; compare with "
+                           "source_only, or lower strategy.weight", ", ".join(starved))
+
+    def state_dict(self) -> dict[str, Any]:
+        counts = self.strategy.counts
+        return {"source": None if counts.source is None else counts.source.tolist(),
+                "target": None if counts.target is None else counts.target.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        counts = self.strategy.counts
+        counts.source = None if state["source"] is None else torch.tensor(state["source"])
+        counts.target = None if state["target"] is None else torch.tensor(state["target"])

@@ -14,7 +14,9 @@ cluster is which class, self-training moves the decision boundary away from dens
 using the classifier's own confident predictions (the cluster assumption).  ``λ_p`` ramps the
 pseudo-label term in with DANN's schedule ``2/(1+exp(-γ p))-1`` over training progress ``p``: at the
 start the classifier knows nothing and its confident mistakes would be learnt.  The fraction of
-target rows above the threshold is logged per epoch (``history``: ``{"pseudo_label": {...}}``).
+target rows above the threshold is logged per epoch (``history``: ``{"pseudo_label": {...}}``), and the shared
+monitor of :mod:`~transferkit.strategies.domain_alignment` warns when the target predictions collapse onto
+a class (self-training can feed a lean back to itself: seen on dvd -> electronics).
 """
 
 from __future__ import annotations
@@ -35,12 +37,6 @@ from transferkit.modules.pseudo_label import PseudoLabelLoss
 from transferkit.strategies.domain_alignment import AlignmentConfig, DomainAlignment
 
 logger = logging.getLogger("transferkit")
-
-COUNT = "pseudo_labels_"
-"""Prefix of the logged per-class counts of one step's pseudo-labels (``pseudo_labels_0``, ...)."""
-
-COLLAPSE_RATIO = 0.5
-"""Warn when a class gets less than this fraction of its source share among an epoch's pseudo-labels."""
 
 
 @dataclass
@@ -72,23 +68,19 @@ class PseudoLabel(DomainAlignment):
     def alignment_loss(self, module: nn.Module, source: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
                        batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         ramp = dann_coefficient(self.progress, self.config.gamma)
-        loss, mask_rate, counts = module(target["logits"], batch["source"]["labels"])
-        per_class = {f"{COUNT}{index}": float(count) for index, count in enumerate(counts.tolist())}
-        return ramp * loss, {"mask_rate": float(mask_rate), "ramp": ramp, **per_class}
+        loss, mask_rate = module(target["logits"], batch["source"]["labels"])
+        return ramp * loss, {"mask_rate": float(mask_rate), "ramp": ramp}
 
     def callbacks(self) -> list[Callback]:
         return [*super().callbacks(), PseudoLabelMonitor(self)]
 
 
 class PseudoLabelMonitor(Callback):
-    """Feeds the training progress to the ramp-up; logs per epoch the fraction of target rows pseudo-labelled and
-    the pseudo-labels' class shares, and warns when a class gets far less than its share of the source labels
-    (self-training feeding a lean back to itself; needs no target label to see)."""
+    """Feeds the training progress to the ramp-up; logs the fraction of target rows pseudo-labelled per epoch."""
 
     def __init__(self, strategy: PseudoLabel) -> None:
         self.strategy = strategy
         self.rates: list[float] = []
-        self.counts: dict[int, float] = {}
 
     def on_fit_start(self, state: TrainState, model: Any) -> None:
         self.strategy.progress = min(state.step / max(state.total_steps, 1), 1.0)
@@ -97,39 +89,23 @@ class PseudoLabelMonitor(Callback):
         self.strategy.progress = min(state.step / max(state.total_steps, 1), 1.0)
         if "mask_rate" in losses.parts:
             self.rates.append(losses.parts["mask_rate"])
-        for key, count in losses.parts.items():
-            if key.startswith(COUNT):
-                index = int(key[len(COUNT):])
-                self.counts[index] = self.counts.get(index, 0.0) + count
 
     def on_epoch_start(self, state: TrainState, model: Any) -> None:
-        self._flush(state, model)
+        self._flush(state)
 
     def on_fit_end(self, state: TrainState, model: Any) -> None:
-        self._flush(state, model)
+        self._flush(state)
 
-    def _flush(self, state: TrainState, model: Any) -> None:
+    def _flush(self, state: TrainState) -> None:
         if not self.rates:
             return
-        rate, total = float(np.mean(self.rates)), sum(self.counts.values())
-        shares = [self.counts.get(i, 0.0) / total if total else 0.0 for i in range(len(model.task.labels))]
-        self.rates, self.counts = [], {}
-        state.history.append({"step": state.step, "epoch": state.epoch,
-                              "pseudo_label": {"mask_rate": rate, "class_shares": shares}})
-        described = ", ".join(f"{name} {share:.2f}" for name, share in zip(model.task.labels, shares, strict=True))
-        logger.info("pseudo-labels: %.1f%% of target rows above the threshold %.2f; class shares %s", 100 * rate,
-                    self.strategy.config.threshold, described)
-        prior = model.auxiliary["alignment"].source_prior.tolist()
-        starved = [name for name, share, p in zip(model.task.labels, shares, prior, strict=True)
-                   if total and share < COLLAPSE_RATIO * p]
-        if starved:
-            logger.warning("pseudo-labels starve %s (less than half its share of the source labels): self-training "
-                           "may be collapsing onto the other classes; compare with source_only, or raise "
-                           "strategy.threshold", ", ".join(starved))
+        rate = float(np.mean(self.rates))
+        self.rates = []
+        state.history.append({"step": state.step, "epoch": state.epoch, "pseudo_label": {"mask_rate": rate}})
+        logger.info("pseudo-labels: %.1f%% of target rows above the threshold %.2f", 100 * rate, self.strategy.config.threshold)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rates": list(self.rates), "counts": {str(k): v for k, v in self.counts.items()}}
+        return {"rates": list(self.rates)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rates = list(state["rates"])
-        self.counts = {int(k): float(v) for k, v in state["counts"].items()}
