@@ -62,9 +62,9 @@ def test_monitor_feeds_the_schedule_logs_accuracy_and_flags_a_discriminator_at_c
     assert restored.first_epoch == pytest.approx(0.51)
 
 
-def test_the_dann_discriminator_trains_at_ten_times_the_encoder_rate_and_other_modules_at_the_head_rate() -> None:
-    assert Dann(DannConfig()).auxiliary_learning_rate(1e-4, 2e-4) == pytest.approx(1e-3)
-    assert Dann(DannConfig(discriminator_lr_scale=1.0)).auxiliary_learning_rate(1e-4, 2e-4) == pytest.approx(1e-4)
+def test_the_dann_discriminator_trains_at_the_head_rate_unless_scaled() -> None:
+    assert Dann(DannConfig()).auxiliary_learning_rate(1e-4, 2e-4) == pytest.approx(2e-4)
+    assert Dann(DannConfig(discriminator_lr_scale=10.0)).auxiliary_learning_rate(1e-4, 2e-4) == pytest.approx(1e-3)
     assert Mmd(MmdConfig()).auxiliary_learning_rate(1e-4, 2e-4) == pytest.approx(2e-4)
 
 
