@@ -38,9 +38,9 @@ CPU has it; ``data.budget=8`` with a tiny model for a smoke test).
 
 Sizing, measured (2 cores of a CPU with avx512_bf16 and AMX, ``training.mixed_precision=auto`` = bf16
 autocast, 2026-12-05): a ``source_only`` run (1,800 source reviews x 2 epochs + 2 x 1,000 target test
-reviews) takes 88-117 s; ``dapt`` the same plus 100-115 s once per target for the MLM stage; ``coral``
-and ``udalm``, which also run every target batch through the encoder, 170-210 s (``dann`` and ``mmd`` were
-only timed while the CPU was shared: 7-10 min per epoch, not yet explained).  The full grid (36 runs per
+reviews) takes 88-117 s; ``dapt`` the same plus 100-115 s once per target for the MLM stage;
+``coral``, ``udalm``, ``dann``, ``mmd`` and ``pseudo_label``, which also run every target batch through the encoder,
+160-210 s (the 7-10 min per epoch once seen for dann/mmd was CPU contention).  The full grid (42 runs per
 seed) is at least 1.5 CPU hours per seed on such a machine.  An earlier fp32 seed 0 on a CPU
 without AMX took 265-271 s per source-only run and gave the same accuracies to within 0.3 points.
 
