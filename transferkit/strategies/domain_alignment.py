@@ -65,9 +65,6 @@ class DomainAlignment(Finetune):
     requires: ClassVar[frozenset[str]] = frozenset({TARGET})
     Config: ClassVar[type] = AlignmentConfig
 
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self.counts = ClassCounts()  # source labels and target predictions seen since the last epoch's report
     training_defaults: ClassVar[dict[str, Any]] = {**Finetune.training_defaults, "eval_every_epoch": False}
     """Keep the last epoch's model: choosing the epoch on the source's held-out accuracy favours the least
     adapted one (adaptation trades source accuracy for target accuracy, and DANN's and pseudo-labelling's
@@ -75,6 +72,10 @@ class DomainAlignment(Finetune):
 
     alignment: ClassVar[type[nn.Module]]
     """The method's loss module, ``alignment()(f_s, f_t) -> L_align`` (DANN builds its own: it holds weights)."""
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        self.counts = ClassCounts()  # source labels and target predictions seen since the last epoch's report
 
     # ---- what a method may redefine -------------------------------------------------------
     def build_alignment(self, hidden_size: int, num_labels: int) -> nn.Module:
