@@ -25,7 +25,7 @@ from torch import nn
 from transferkit.core.config import option
 from transferkit.core.contracts import Batch, Callback, Losses, TrainState
 from transferkit.modules.domain_adversarial import DomainAdversarialLoss, DomainDiscriminator, dann_coefficient
-from transferkit.strategies.domain_alignment import AlignmentConfig, DomainAlignment
+from transferkit.strategies.domain_alignment import AlignmentConfig, DomainAlignment, ProgressMonitor
 
 logger = logging.getLogger("transferkit")
 
@@ -74,26 +74,20 @@ class Dann(DomainAlignment):
         return [*super().callbacks(), DomainMonitor(self)]
 
 
-class DomainMonitor(Callback):
+class DomainMonitor(ProgressMonitor):
     """Feeds the training progress to the reversal schedule; logs the discriminator's accuracy per epoch."""
 
     def __init__(self, strategy: Dann) -> None:
-        self.strategy = strategy
+        super().__init__(strategy)
         self.accuracies: list[float] = []
         self.losses: list[float] = []
         self.first_epoch: float | None = None
 
-    def on_fit_start(self, state: TrainState, model: Any) -> None:
-        self._set_progress(state)
-
     def on_step_end(self, state: TrainState, model: Any, losses: Losses) -> None:
-        self._set_progress(state)
+        super().on_step_end(state, model, losses)
         if "domain_accuracy" in losses.parts:
             self.accuracies.append(losses.parts["domain_accuracy"])
             self.losses.append(losses.parts["align"])
-
-    def _set_progress(self, state: TrainState) -> None:
-        self.strategy.progress = min(state.step / max(state.total_steps, 1), 1.0)
 
     def on_epoch_start(self, state: TrainState, model: Any) -> None:
         self._flush(state)

@@ -133,6 +133,19 @@ class DomainAlignment(Finetune):
         return Losses(total, {"task": float(task.detach()), "align": float(align.detach()), **parts})
 
 
+class ProgressMonitor(Callback):
+    """Feeds training progress ``p = step / total_steps`` in [0, 1] to ``strategy.progress`` (DANN's reversal
+    schedule, pseudo-labelling's ramp-up); subclasses add their own per-epoch statistics."""
+
+    def __init__(self, strategy: Any) -> None:
+        self.strategy = strategy
+
+    def on_fit_start(self, state: TrainState, model: Any) -> None:
+        self.strategy.progress = min(state.step / max(state.total_steps, 1), 1.0)
+
+    def on_step_end(self, state: TrainState, model: Any, losses: Losses) -> None:
+        self.strategy.progress = min(state.step / max(state.total_steps, 1), 1.0)
+
 class ClassCounts:
     """Running per-class counts of the source labels and of the model's target predictions (argmax)."""
 

@@ -34,7 +34,7 @@ from transferkit.core.contracts import Batch, Callback, Losses, TrainState
 from transferkit.core.errors import UserError
 from transferkit.modules.domain_adversarial import dann_coefficient
 from transferkit.modules.pseudo_label import PseudoLabelLoss
-from transferkit.strategies.domain_alignment import AlignmentConfig, DomainAlignment
+from transferkit.strategies.domain_alignment import AlignmentConfig, DomainAlignment, ProgressMonitor
 
 logger = logging.getLogger("transferkit")
 
@@ -75,18 +75,15 @@ class PseudoLabel(DomainAlignment):
         return [*super().callbacks(), PseudoLabelMonitor(self)]
 
 
-class PseudoLabelMonitor(Callback):
+class PseudoLabelMonitor(ProgressMonitor):
     """Feeds the training progress to the ramp-up; logs the fraction of target rows pseudo-labelled per epoch."""
 
     def __init__(self, strategy: PseudoLabel) -> None:
-        self.strategy = strategy
+        super().__init__(strategy)
         self.rates: list[float] = []
 
-    def on_fit_start(self, state: TrainState, model: Any) -> None:
-        self.strategy.progress = min(state.step / max(state.total_steps, 1), 1.0)
-
     def on_step_end(self, state: TrainState, model: Any, losses: Losses) -> None:
-        self.strategy.progress = min(state.step / max(state.total_steps, 1), 1.0)
+        super().on_step_end(state, model, losses)
         if "mask_rate" in losses.parts:
             self.rates.append(losses.parts["mask_rate"])
 
