@@ -64,3 +64,14 @@ def fit_frozen_tokens(config: RunConfig, strategy: Strategy, predictor: NeuralPr
     train_rows, eval_rows = with_states(splits.train), with_states(splits.eval)
     batches = strategy.batch_source({"train": train_rows}, predictor.collator, config.training)
     return trainer.fit(model, batches, lambda m: predictor.metrics_on(m, eval_rows, splits.eval), resume=resume)
+
+
+def fit_head_after_training(strategy: Strategy, predictor: NeuralPredictor, splits: Splits, seed: int) -> None:
+    """``head_after_training`` strategies: the trained encoder's pooled features of the training set (not
+    cached: the weights just changed), then the strategy's closed-form head on them."""
+    if predictor.task.feature_kind != "pooled":
+        raise UserError(f"strategy '{strategy.name}' fits a head on pooled features; task '{predictor.task.name}' has none")
+    encoder = predictor.text_encoder("trained")
+    features = encoder.encode(splits.train.texts, splits.train.text_pairs)  # (n, dim) float32
+    if not strategy.fit_head(predictor.model, features, np.asarray(splits.train.labels), seed):
+        raise RuntimeError(f"strategy '{strategy.name}' sets head_after_training but its fit_head fitted nothing")

@@ -31,7 +31,7 @@ from transferkit.evaluation import evaluate
 from transferkit.experiments.card import model_card
 from transferkit.experiments.distillation import Teacher, attach_teacher, check_teacher, load_teacher
 from transferkit.experiments.embedding_cache import EmbeddingCache
-from transferkit.experiments.frozen import fit_frozen
+from transferkit.experiments.frozen import fit_frozen, fit_head_after_training
 from transferkit.experiments.init_from import check_start, initialise_from
 from transferkit.experiments.multitask import (
     TaskSource,
@@ -265,7 +265,10 @@ def _fit_neural(config: RunConfig, strategy: Strategy, predictor: NeuralPredicto
         return {**metrics, **per_task_metrics(predictor, model, tasks, task_eval)} if tasks else metrics
 
     batches = strategy.batch_source(features, predictor.collator, config.training)
-    return trainer.fit(predictor.model, batches, evaluate_model, resume=resume)
+    fit = trainer.fit(predictor.model, batches, evaluate_model, resume=resume)
+    if strategy.head_after_training:  # contrastive / prototypical: the encoder trained, now the head in closed form
+        fit_head_after_training(strategy, predictor, splits, config.training.seed)
+    return fit
 
 
 def _build_model(config: RunConfig, strategy: Strategy, task: Any, splits: Splits, sources: dict[str, Any],

@@ -16,6 +16,9 @@ cloned onto a grid.
 ``task`` of its own (other strategies read such sources with the run's task, which must match).
 ``requires`` names the extra data sources (``data.sources.NAME``) a strategy cannot work
 without, e.g. ``{"target_unlabeled"}`` for domain adaptation: checked before any work.
+``head_after_training`` neural strategies train the encoder with a loss of their own (contrastive pairs,
+prototypical episodes) and fit the task head only afterwards: the composition root encodes the
+training set with the trained encoder and calls ``fit_head``, which must return True.
 ``training_defaults`` are training settings the method needs to work at all (LoRA's learning
 rate is ~20x full fine-tuning's); they apply unless the user sets the value.
 """
@@ -48,6 +51,7 @@ class Strategy:
     random_init: ClassVar[bool] = False
     saves_delta: ClassVar[bool] = False
     multi_task: ClassVar[bool] = False
+    head_after_training: ClassVar[bool] = False
     training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 5e-5}
     Config: ClassVar[type]
 
@@ -146,7 +150,8 @@ class Strategy:
 
     # ---- frozen and classical strategies -----------------------------------------------------
     def fit_head(self, model: nn.Module, features: Any, labels: Any, seed: int) -> bool:
-        """``frozen`` strategies: fit the head in closed form and return True, or False to use the Trainer."""
+        """``frozen`` strategies: fit the head in closed form and return True, or False to use the Trainer;
+        ``head_after_training`` strategies: fit it on the trained encoder's pooled ``features`` (n, dim)."""
         return False
 
     def fit(self, train: Any, labels: list[str], seed: int) -> Any:

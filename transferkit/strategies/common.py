@@ -1,9 +1,11 @@
-"""Pieces several strategies share: parameter groups and freezing."""
+"""Pieces several strategies share: parameter groups, freezing, a closed-form logistic head."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import torch
 from torch import nn
 
 from transferkit.models.layers import layer_groups
@@ -42,3 +44,19 @@ def optimizer_groups(
             if members:
                 result.append({"name": name + suffix, "params": members, "lr": learning_rates[name], "weight_decay": wd})
     return result
+
+
+def fit_logistic_head(model: Any, features: np.ndarray, labels: np.ndarray, C: float, max_iter: int, seed: int) -> None:
+    """Multinomial logistic regression (scikit-learn, L2, inverse strength ``C``) on ``features`` (n, dim),
+    copied into the model's linear output layer so ``softmax(W z + b)`` reproduces ``predict_proba`` exactly."""
+    from sklearn.linear_model import LogisticRegression
+
+    classifier = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
+    classifier.fit(features, labels)
+    coef, intercept = classifier.coef_, classifier.intercept_  # (k, dim), (k,); k = 1 when binary
+    if coef.shape[0] == 1:  # sigmoid(w·z + b) == softmax([-w/2, w/2]·z + [-b/2, b/2])
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+    layer = model.head.output_layer()
+    with torch.no_grad():
+        layer.weight.copy_(torch.as_tensor(coef, dtype=layer.weight.dtype))
+        layer.bias.copy_(torch.as_tensor(intercept, dtype=layer.bias.dtype))

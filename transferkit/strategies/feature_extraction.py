@@ -25,14 +25,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import torch
 
 from transferkit.core.config import option
 from transferkit.core.errors import UserError
 from transferkit.models import get_entry, is_text_encoder, load_text_encoder
 from transferkit.models.loading import LoadedModel
 from transferkit.strategies.base import Strategy
-from transferkit.strategies.common import optimizer_groups, set_trainable
+from transferkit.strategies.common import fit_logistic_head, optimizer_groups, set_trainable
 
 
 @dataclass
@@ -88,15 +87,5 @@ class FeatureExtraction(Strategy):
         """Fit the head in closed form if configured so; False means "train it with the Trainer"."""
         if self.config.head not in ("auto", "logreg"):
             return False
-        from sklearn.linear_model import LogisticRegression
-
-        classifier = LogisticRegression(C=self.config.C, max_iter=self.config.max_iter, random_state=seed)
-        classifier.fit(features, labels)
-        coef, intercept = classifier.coef_, classifier.intercept_  # (k, dim), (k,); k = 1 when binary
-        if coef.shape[0] == 1:  # sigmoid(w·z + b) == softmax([-w/2, w/2]·z + [-b/2, b/2])
-            coef, intercept = np.vstack([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
-        layer = model.head.output_layer()
-        with torch.no_grad():
-            layer.weight.copy_(torch.as_tensor(coef, dtype=layer.weight.dtype))
-            layer.bias.copy_(torch.as_tensor(intercept, dtype=layer.bias.dtype))
+        fit_logistic_head(model, features, labels, self.config.C, self.config.max_iter, seed)
         return True
