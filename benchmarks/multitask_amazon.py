@@ -122,8 +122,10 @@ def main() -> None:
     print(f"mean: single {np.mean(single):.4f}, multitask {np.mean(multi):.4f}, "
           f"Δ {100 * differences.mean():+.2f} points, sign-flip p = {p_value:.3f} over {len(seeds)} seeds")
     lambdas = [float(x) for x in args.lambdas.split(",")]
-    curve = [run(args.out, f"lambda/{lam:g}", files, seeds[0], {"name": "multitask", "weights": {"main": lam}}, 1,
-                 args.sst2) for lam in lambdas]
+    # λ = 1 is the multitask default (every task weight 1): seed 0's multitask run is that point, not redone
+    curve = [multi[0] if lam == 1 else run(args.out, f"lambda/{lam:g}", files, seeds[0],
+                                           {"name": "multitask", "weights": {"main": lam}}, 1, args.sst2)
+             for lam in lambdas]
     print("\nλ (weight of the target loss): " + ", ".join(f"{lam:g} → {acc:.4f}" for lam, acc in zip(lambdas, curve,
                                                                                                    strict=True)))
     _plot(lambdas, curve, single[0], os.path.join(args.out, "lambda.png"))

@@ -126,9 +126,24 @@ def test_a_tokenizer_without_token_type_ids_gives_a_two_input_graph(classificati
                                atol=1e-5)
 
 
-def negated_logits(source: str, target: str) -> str:
+def test_int8_keeps_each_ffn_down_projection_float(classification_run, tmp_path) -> None:
+    """float_ffn_output: one width-narrowing MatMul per layer (W_2) stays a float MatMul; the rest are int8."""
+    model = load_predictor(classification_run).model
+    source = trace_to_onnx(model, ["input_ids", "attention_mask"], str(tmp_path / "fp32.onnx"), 18)
+    layers = model.backbone.config.num_hidden_layers
+    kinds = {}
+    for keep in (True, False):
+        graph = onnx.load(REAL_QUANTIZE(source, str(tmp_path / f"int8_{keep}.onnx"), keep)).graph
+        kinds[keep] = [node.op_type for node in graph.node]
+    narrowing = onnx_export.narrowing_matmuls(str(tmp_path / "int8_True.onnx.pre.onnx"))
+    assert len(narrowing) == layers
+    assert kinds[True].count("MatMul") - kinds[False].count("MatMul") == layers
+    assert "MatMulInteger" in kinds[True] or "DynamicQuantizeMatMul" in kinds[True]
+
+
+def negated_logits(source: str, target: str, float_ffn_output: bool = True) -> str:
     """A 'quantized' model whose logits are negated: argmax becomes argmin, so agreement drops to ~0."""
-    path = REAL_QUANTIZE(source, target)
+    path = REAL_QUANTIZE(source, target, float_ffn_output)
     model = onnx.load(path)
     for node in model.graph.node:
         node.output[:] = ["raw_logits" if name == "logits" else name for name in node.output]

