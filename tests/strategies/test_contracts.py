@@ -128,7 +128,10 @@ def test_run_learns_saves_and_reloads(strategy: str, task: str, tiny_model: str,
         "model": source, "strategy": strategy, "task": task_spec, "output": output, "teacher": teacher,
         "data": {"train": toy_files["train"], "eval": toy_files["eval"], "text_column": "sentence", "max_length": 64,
                  "sources": {name: toy_files["eval"] for name in STRATEGIES.get(strategy).requires}},  # e.g. target text
-        "training": {"epochs": 10, "batch_size": 16, "learning_rate": 3e-3, "progress": False, "checkpoint_every": 0},
+        # 10 passes let a tiny model learn the toy; a strategy whose epoch is many passes (contrastive: 2·R·n pairs)
+        # declares its own epochs in training_defaults and trains with those
+        "training": {"epochs": strategy_cls.training_defaults.get("epochs", 10), "batch_size": 16, "learning_rate": 3e-3,
+                     "progress": False, "checkpoint_every": 0},
     })
     result = train(config)
     for name in ("config.yaml", "metrics.json", "card.md", "train.log", "history.json", "model/labels.json"):

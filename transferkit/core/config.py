@@ -130,8 +130,9 @@ class DataConfig:
 class TrainingConfig:
     """Optimisation settings shared by every neural strategy."""
 
-    epochs: int = option(3, "passes over the training data")
-    batch_size: int = option(32, "examples per optimisation step (before accumulation)")
+    epochs: int | None = option(None, "passes over the training data; null = the strategy's default (3; 1 for contrastive)")
+    batch_size: int | None = option(
+        None, "examples per optimisation step (before accumulation); null = the strategy's default (32; 16 for contrastive)")
     eval_batch_size: int = option(128, "examples per evaluation batch")
     learning_rate: float | None = option(
         None, "peak learning rate (AdamW); null = the strategy's default (5e-5 for fine-tuning, 1e-3 for lora/bitfit/word_vectors)")

@@ -265,7 +265,9 @@ def _fit_neural(config: RunConfig, strategy: Strategy, predictor: NeuralPredicto
         return {**metrics, **per_task_metrics(predictor, model, tasks, task_eval)} if tasks else metrics
 
     batches = strategy.batch_source(features, predictor.collator, config.training)
-    fit = trainer.fit(predictor.model, batches, evaluate_model, resume=resume)
+    # a head fitted only after training scores nothing meaningful during it: no evaluation, no checkpoint selection
+    evaluate_during = None if strategy.head_after_training else evaluate_model
+    fit = trainer.fit(predictor.model, batches, evaluate_during, resume=resume)
     if strategy.head_after_training:  # contrastive / prototypical: the encoder trained, now the head in closed form
         fit_head_after_training(strategy, predictor, splits, config.training.seed)
     return fit

@@ -6,6 +6,7 @@ Adding a strategy = one new module + one line below; the contract tests pick it 
 from transferkit.core.registry import Registry
 from transferkit.strategies.bitfit import Bitfit
 from transferkit.strategies.continued_pretraining import Dapt, Tapt
+from transferkit.strategies.contrastive import Contrastive
 from transferkit.strategies.coral import Coral
 from transferkit.strategies.dann import Dann
 from transferkit.strategies.distill import Distill
@@ -14,6 +15,7 @@ from transferkit.strategies.finetune import Finetune
 from transferkit.strategies.lora import Lora
 from transferkit.strategies.mmd import Mmd
 from transferkit.strategies.multitask import Multitask
+from transferkit.strategies.protonet import Protonet
 from transferkit.strategies.pseudo_label import PseudoLabel
 from transferkit.strategies.scratch import Scratch
 from transferkit.strategies.tfidf import Tfidf, TfidfPredictor
@@ -21,8 +23,8 @@ from transferkit.strategies.udalm import Udalm
 from transferkit.strategies.word_vectors import WordVectors
 
 STRATEGIES: Registry = Registry("strategy")
-for _strategy in (Bitfit, Coral, Dann, Dapt, Distill, FeatureExtraction, Finetune, Lora, Mmd, Multitask, PseudoLabel, Scratch, Tapt, Tfidf, Udalm,
+for _strategy in (Bitfit, Contrastive, Coral, Dann, Dapt, Distill, FeatureExtraction, Finetune, Lora, Mmd, Multitask, Protonet, PseudoLabel, Scratch, Tapt, Tfidf, Udalm,
                   WordVectors):
     STRATEGIES.register(_strategy)
 
-__all__ = ["STRATEGIES", "Bitfit", "Coral", "Dann", "Dapt", "Distill", "Mmd", "Multitask", "PseudoLabel", "Tapt", "Udalm", "FeatureExtraction", "Lora", "Finetune", "Scratch", "Tfidf", "TfidfPredictor", "WordVectors"]
+__all__ = ["STRATEGIES", "Bitfit", "Contrastive", "Coral", "Dann", "Dapt", "Distill", "Mmd", "Multitask", "Protonet", "PseudoLabel", "Tapt", "Udalm", "FeatureExtraction", "Lora", "Finetune", "Scratch", "Tfidf", "TfidfPredictor", "WordVectors"]

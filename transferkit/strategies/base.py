@@ -160,7 +160,7 @@ class Strategy:
 
     def resolve_training(self, training: Any) -> Any:
         """``training`` with this strategy's ``training_defaults`` filled in where the user left a value unset (None)."""
-        defaults = {"eval_every_epoch": True, **self.training_defaults}
+        defaults = {"eval_every_epoch": True, "epochs": 3, "batch_size": 32, **self.training_defaults}
         unset = {key: value for key, value in defaults.items() if getattr(training, key) is None}
         return dataclasses.replace(training, **unset)
 

@@ -1,0 +1,107 @@
+"""``contrastive``: SetFit-style few-shot classification (Tunstall et al. 2022, "Efficient Few-Shot
+Learning Without Prompts"): contrastive fine-tuning of the sentence encoder on labelled pairs, then the
+closed-form logistic head of ``feature_extraction`` on the trained encoder's features.
+
+Training: pairs drawn from the labelled rows by :class:`~transferkit.data.pairs.PairSource` (``R``
+rounds, each giving every row one positive and one negative partner: ``2·R·n`` pairs an epoch, linear
+in ``n``).  The sampler also pairs multi-label rows (label sets: by overlap, with a Jaccard target), but
+the classification task is single-label, so runs are multi-class and the head below is multinomial (a
+multi-label task would need one-vs-rest heads).  With the pooled features the
+task head would see, ``u = pool(h(x_a))`` and ``v = pool(h(x_b))`` (both sides embedded in one forward
+pass), the encoder minimises SetFit's (Sentence-BERT's) cosine-similarity loss::
+
+    L = (1/B) Σ_k (cos(u_k, v_k) − s_k)²          s_k = 1 same class, 0 otherwise
+
+or, with ``loss: contrastive``, Hadsell et al.'s margin loss on the cosine distance
+(:mod:`~transferkit.modules.contrastive`).
+
+Head: after training (``head_after_training``) the training rows are embedded once with the trained
+encoder and multinomial logistic regression (scikit-learn, L2, inverse strength ``C``) is fitted on
+them and copied into the linear head (:func:`~transferkit.strategies.common.fit_logistic_head`), so the
+saved model is an ordinary model.  The head is unfitted during training, so the per-epoch evaluation
+is off by default.  Defaults are SetFit's: R = 20, 1 epoch, batch 16, encoder learning rate 2e-5,
+the task's pooling (mean for MiniLM).  SetFit's head sees L2-normalised embeddings where the sentence
+encoder ends in a ``Normalize`` module (all-MiniLM-L6-v2 does); ours sees the pooled features, as
+``feature_extraction``'s does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from torch import nn
+
+from transferkit.core.config import option
+from transferkit.core.contracts import Batch, Losses
+from transferkit.core.errors import UserError
+from transferkit.data.pairs import PairSource
+from transferkit.modules.contrastive import ContrastiveLoss, CosineSimilarityLoss
+from transferkit.strategies.base import Strategy
+from transferkit.strategies.common import fit_logistic_head, optimizer_groups, set_trainable
+
+
+@dataclass
+class ContrastiveConfig:
+    num_iterations: int = option(20, "R: pair-sampling rounds per epoch; each gives every labelled example one "
+                                     "positive and one negative partner (2·R·n pairs an epoch; SetFit's paper: 20)")
+    loss: Literal["cosine", "contrastive"] = option(
+        "cosine", "cosine: (cos(u, v) - s)² (SetFit's default); contrastive: Hadsell et al.'s margin loss on 1 - cos")
+    margin: float = option(0.5, "m of the contrastive loss: dissimilar pairs are pushed apart until 1 - cos ≥ m")
+    C: float = option(1.0, "inverse L2 regularisation strength of the logistic-regression head")
+    max_iter: int = option(2000, "maximum L-BFGS iterations of the logistic-regression head")
+
+
+class Contrastive(Strategy):
+    """Contrastive fine-tuning of the encoder on labelled pairs, then a closed-form logistic head."""
+
+    name: ClassVar[str] = "contrastive"
+    supports: ClassVar[frozenset[str]] = frozenset({"classification"})
+    head_after_training: ClassVar[bool] = True
+    training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 2e-5, "epochs": 1, "batch_size": 16,
+                                                    "eval_every_epoch": False}
+    Config: ClassVar[type] = ContrastiveConfig
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        self.label_names: list[str] = []  # the task's classes, set by prepare: error messages name them
+
+    def check_task(self, task_cls: type) -> None:
+        """The options are valid before any work (the data's own limits are checked when the pairs are built)."""
+        c = self.config
+        if isinstance(c.num_iterations, bool) or not isinstance(c.num_iterations, int) or c.num_iterations < 1:
+            raise UserError(f"strategy.num_iterations={c.num_iterations!r}: give the pair-sampling rounds per epoch (>= 1)")
+        if not c.margin > 0 or not c.C > 0:
+            raise UserError(f"strategy.margin={c.margin} and strategy.C={c.C} must be > 0")
+
+    def prepare(self, model: Any) -> Any:
+        """The encoder trains; the head is fitted in closed form afterwards, so it gets no gradient."""
+        self.label_names = list(model.task.labels)
+        set_trainable(list(model.named_parameters()), True)
+        set_trainable(list(model.head.named_parameters()), False)
+        return model
+
+    def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:
+        body = [(n, p) for n, p in model.backbone.named_parameters() if p.requires_grad]
+        return optimizer_groups([("body", body)], {"body": learning_rate}, weight_decay)
+
+    def batch_source(self, features: dict[str, list[dict[str, Any]]], collator: Any, config: Any) -> PairSource:
+        """``2·R·n`` pairs of the training rows an epoch; a class with one example fails here, before training."""
+        return PairSource(features["train"], collator, config.batch_size, config.seed, self.config.num_iterations,
+                          group_by_length=config.group_by_length, label_names=self.label_names)
+
+    def criterion(self) -> nn.Module:
+        return CosineSimilarityLoss() if self.config.loss == "cosine" else ContrastiveLoss(self.config.margin)
+
+    def loss(self, model: Any, batch: Batch) -> Losses:
+        """The pair loss on the pooled features of both sides, embedded in one encoder pass."""
+        embeddings = model.encode(batch)  # (2B, dim): anchors, then their partners
+        u, v = embeddings.chunk(2)
+        loss = self.criterion()(u, v, batch["similarity"])
+        return Losses(total=loss, parts={self.config.loss: float(loss.detach())})
+
+    def fit_head(self, model: Any, features: np.ndarray, labels: np.ndarray, seed: int) -> bool:
+        """Logistic regression on the trained encoder's features, copied into the linear head."""
+        fit_logistic_head(model, features, labels, self.config.C, self.config.max_iter, seed)
+        return True
