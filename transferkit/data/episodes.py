@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from transferkit.core.errors import UserError
+from transferkit.data.sources import EpochPosition
 
 SUPPORT, QUERY = 0, 1
 """Values of a collated episode's ``episode_role`` per row."""
@@ -97,7 +98,7 @@ def sample_episodes(labels: Sequence[int] | np.ndarray, shape: EpisodeShape, cou
     return np.stack([draw_episode(np.random.default_rng([seed, e]), pools, shape) for e in range(count)])
 
 
-class EpisodeSource:
+class EpisodeSource(EpochPosition):
     """One episode per step from one or several labelled datasets (a batch source: see ``data.sources``).
 
     Each step yields one collated batch of N·(K + Q) rows: the rows of ``draw_episode`` in class
@@ -118,22 +119,12 @@ class EpisodeSource:
         self.pools = {name: eligible_pools([row["labels"] for row in rows], shape, name)
                       for name, rows in self.datasets.items()}
         self.collator, self.shape, self.per_epoch, self.seed = collator, shape, int(episodes_per_epoch), int(seed)
-        self.rank, self.world = rank, world
-        self.epoch, self.start_batch = 0, 0
-
-    def shard(self, rank: int, world: int) -> None:
-        self.rank, self.world = rank, world
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch, self.start_batch = int(epoch), 0
+        self._start(rank, world)
 
     @property
     def num_batches(self) -> int:
         """Episodes of a full epoch (for this process)."""
         return len(range(self.rank, self.per_epoch, self.world))
-
-    def __len__(self) -> int:
-        return max(self.num_batches - self.start_batch, 0)
 
     def episode(self, index: int) -> tuple[str, np.ndarray]:
         """The ``index``-th episode overall (all processes, all epochs): (dataset name, (N, K + Q) row indices)."""
@@ -154,11 +145,11 @@ class EpisodeSource:
             yield self.batch_at(self.epoch * self.per_epoch + self.rank + position * self.world)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "start_batch": self.start_batch, "datasets": self.names}
+        return {**super().state_dict(), "datasets": self.names}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         names = state.get("datasets")
         if names is not None and list(names) != self.names:
             raise UserError(f"checkpoint was written with episode datasets {names}, this run has {self.names}: "
                             "resume with the same data.sources")
-        self.epoch, self.start_batch = int(state.get("epoch", 0)), int(state.get("start_batch", 0))
+        super().load_state_dict(state)

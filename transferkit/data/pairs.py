@@ -41,6 +41,7 @@ import torch
 
 from transferkit.core.errors import UserError
 from transferkit.data.collate import LengthGroupedBatchSampler
+from transferkit.data.sources import EpochPosition
 
 PAIR_STREAM = 1
 """Third word of the pairs' seed ``[seed, epoch, 1]``, so they do not reuse the batch order's random stream."""
@@ -122,7 +123,7 @@ def sample_pairs(labels: np.ndarray, num_iterations: int, rng: np.random.Generat
     return Pairs(left.reshape(-1), right.reshape(-1), similarity.reshape(-1))
 
 
-class PairSource:
+class PairSource(EpochPosition):
     """The Trainer's batch source of contrastive pairs (module docstring): ``2·R·n`` pairs an epoch.
 
     Args:
@@ -147,8 +148,7 @@ class PairSource:
         self.lengths = np.array([len(row.get("input_ids", (0,))) for row in features], dtype=np.int64)
         self.collator, self.batch_size, self.seed = collator, batch_size, seed
         self.num_iterations, self.group_by_length = int(num_iterations), group_by_length
-        self.rank, self.world = rank, world
-        self.epoch, self.start_batch = 0, 0
+        self._start(rank, world)
         self._cache: tuple[int, Pairs, list[np.ndarray]] | None = None
 
     @property
@@ -157,18 +157,13 @@ class PairSource:
         return 2 * self.num_iterations * len(self.rows)
 
     def shard(self, rank: int, world: int) -> None:
-        self.rank, self.world, self._cache = rank, world, None
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch, self.start_batch = int(epoch), 0
+        super().shard(rank, world)
+        self._cache = None  # the cached batches were this process's share
 
     @property
     def num_batches(self) -> int:
         """Batches of a full epoch (for this process): the same every epoch."""
         return len(range(self.rank, -(-self.num_pairs // self.batch_size), self.world))
-
-    def __len__(self) -> int:
-        return max(self.num_batches - self.start_batch, 0)
 
     def epoch_pairs(self, epoch: int) -> tuple[Pairs, list[np.ndarray]]:
         """The pairs of ``epoch`` and this process's batches of pair indices."""
@@ -190,9 +185,3 @@ class PairSource:
         pairs, batches = self.epoch_pairs(self.epoch)
         for batch in batches[self.start_batch:]:
             yield self.collate(pairs, batch)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "start_batch": self.start_batch}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch, self.start_batch = int(state.get("epoch", 0)), int(state.get("start_batch", 0))

@@ -46,7 +46,32 @@ class BatchSource(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-class SingleSource:
+class EpochPosition:
+    """The resumable position every single-stream batch source keeps: epoch, batches done in it, and this
+    process's shard (``rank`` of ``world``).  A subclass defines ``num_batches`` (a full epoch, per process)."""
+
+    def _start(self, rank: int, world: int) -> None:
+        self.rank, self.world = rank, world
+        self.epoch, self.start_batch = 0, 0
+
+    def shard(self, rank: int, world: int) -> None:
+        self.rank, self.world = rank, world
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch, self.start_batch = int(epoch), 0
+
+    def __len__(self) -> int:
+        """Batches left in this epoch."""
+        return max(self.num_batches - self.start_batch, 0)  # type: ignore[attr-defined]  # the subclass's property
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "start_batch": self.start_batch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.start_batch = int(state.get("epoch", 0)), int(state.get("start_batch", 0))
+
+
+class SingleSource(EpochPosition):
     """One dataset's batches: length-grouped, shuffled per epoch with ``seed`` (see ``LengthGroupedBatchSampler``).
 
     ``rank``/``world`` shard the batches across processes (``accelerate launch``): process r
@@ -61,23 +86,13 @@ class SingleSource:
         lengths = [len(feature.get("input_ids", (0,))) for feature in features]
         self.sampler = LengthGroupedBatchSampler(lengths, batch_size, seed, shuffle=shuffle,
                                                  group_by_length=group_by_length)
-        self.rank, self.world = rank, world
-        self.epoch, self.start_batch = 0, 0
+        self._start(rank, world)
         self._cache: tuple[int, list[np.ndarray]] | None = None
-
-    def shard(self, rank: int, world: int) -> None:
-        self.rank, self.world = rank, world
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch, self.start_batch = int(epoch), 0
 
     @property
     def num_batches(self) -> int:
         """Batches of a full epoch (for this process): the same every epoch."""
         return len(range(self.rank, self.sampler.num_batches, self.world))
-
-    def __len__(self) -> int:
-        return max(self.num_batches - self.start_batch, 0)
 
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
         if self._cache is None or self._cache[0] != epoch:
@@ -93,12 +108,6 @@ class SingleSource:
     def __iter__(self) -> Iterator[Any]:
         for batch in self._epoch_batches(self.epoch)[self.start_batch:]:
             yield self.collator([self.features[i] for i in batch])
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "start_batch": self.start_batch}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch, self.start_batch = int(state.get("epoch", 0)), int(state.get("start_batch", 0))
 
 
 class _Named:

@@ -167,3 +167,25 @@ class Strategy:
     def options(self) -> dict[str, Any]:
         """The validated options, as saved in config.yaml."""
         return dataclasses.asdict(self.config)
+
+
+class EncoderThenHead(Strategy):
+    """The base of ``head_after_training`` strategies (contrastive pairs, prototypical episodes): only the encoder
+    trains, on the strategy's own loss; the head is fitted in closed form afterwards (``fit_head``), so it gets
+    no gradient and no optimizer state."""
+
+    head_after_training: ClassVar[bool] = True
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        from transferkit.strategies.common import set_trainable
+
+        set_trainable(list(model.named_parameters()), True)
+        set_trainable(list(model.head.named_parameters()), False)
+        return model
+
+    def param_groups(self, model: nn.Module, learning_rate: float, head_learning_rate: float,
+                     weight_decay: float) -> list[dict[str, Any]]:
+        from transferkit.strategies.common import optimizer_groups
+
+        body = [(n, p) for n, p in model.backbone.named_parameters() if p.requires_grad]
+        return optimizer_groups([("body", body)], {"body": learning_rate}, weight_decay)

@@ -38,8 +38,8 @@ from transferkit.core.contracts import Batch, Losses
 from transferkit.core.errors import UserError
 from transferkit.data.pairs import PairSource
 from transferkit.modules.contrastive import ContrastiveLoss, CosineSimilarityLoss
-from transferkit.strategies.base import Strategy
-from transferkit.strategies.common import fit_logistic_head, optimizer_groups, set_trainable
+from transferkit.strategies.base import EncoderThenHead
+from transferkit.strategies.common import fit_logistic_head
 
 
 @dataclass
@@ -53,12 +53,11 @@ class ContrastiveConfig:
     max_iter: int = option(2000, "maximum L-BFGS iterations of the logistic-regression head")
 
 
-class Contrastive(Strategy):
+class Contrastive(EncoderThenHead):
     """Contrastive fine-tuning of the encoder on labelled pairs, then a closed-form logistic head."""
 
     name: ClassVar[str] = "contrastive"
     supports: ClassVar[frozenset[str]] = frozenset({"classification"})
-    head_after_training: ClassVar[bool] = True
     training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 2e-5, "epochs": 1, "batch_size": 16,
                                                     "eval_every_epoch": False}
     Config: ClassVar[type] = ContrastiveConfig
@@ -76,15 +75,9 @@ class Contrastive(Strategy):
             raise UserError(f"strategy.margin={c.margin} and strategy.C={c.C} must be > 0")
 
     def prepare(self, model: Any) -> Any:
-        """The encoder trains; the head is fitted in closed form afterwards, so it gets no gradient."""
+        """The encoder trains (``EncoderThenHead``); the task's class names are kept for error messages."""
         self.label_names = list(model.task.labels)
-        set_trainable(list(model.named_parameters()), True)
-        set_trainable(list(model.head.named_parameters()), False)
-        return model
-
-    def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:
-        body = [(n, p) for n, p in model.backbone.named_parameters() if p.requires_grad]
-        return optimizer_groups([("body", body)], {"body": learning_rate}, weight_decay)
+        return super().prepare(model)
 
     def batch_source(self, features: dict[str, list[dict[str, Any]]], collator: Any, config: Any) -> PairSource:
         """``2·R·n`` pairs of the training rows an epoch; a class with one example fails here, before training."""

@@ -39,8 +39,7 @@ from transferkit.core.contracts import Batch, Losses
 from transferkit.core.errors import UserError
 from transferkit.data.episodes import QUERY, EpisodeShape, EpisodeSource
 from transferkit.modules.prototypical import PrototypicalLoss, class_prototypes, prototype_linear
-from transferkit.strategies.base import Strategy
-from transferkit.strategies.common import optimizer_groups, set_trainable
+from transferkit.strategies.base import EncoderThenHead
 
 logger = logging.getLogger("transferkit")
 
@@ -56,12 +55,11 @@ class ProtonetConfig:
                               "ceil(rows / (N·(K + Q)))")
 
 
-class Protonet(Strategy):
+class Protonet(EncoderThenHead):
     """Prototypical networks: episodic meta-training of the encoder, class means written into the head."""
 
     name: ClassVar[str] = "protonet"
     supports: ClassVar[frozenset[str]] = frozenset({"classification"})
-    head_after_training: ClassVar[bool] = True
     training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 5e-5, "eval_every_epoch": False}
     Config: ClassVar[type] = ProtonetConfig
 
@@ -71,16 +69,6 @@ class Protonet(Strategy):
         if isinstance(self.config.episodes, bool) or not isinstance(self.config.episodes, int) or self.config.episodes < 0:
             raise UserError(f"strategy.episodes={self.config.episodes!r}: give episodes per epoch (>= 1), or 0 for "
                             "one pass over the labelled rows")
-
-    def prepare(self, model: Any) -> Any:
-        """The encoder trains; the head is written in closed form afterwards, so it gets no gradient."""
-        set_trainable(list(model.named_parameters()), True)
-        set_trainable(list(model.head.named_parameters()), False)
-        return model
-
-    def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:
-        body = [(n, p) for n, p in model.backbone.named_parameters() if p.requires_grad]
-        return optimizer_groups([("body", body)], {"body": learning_rate}, weight_decay)
 
     def episode_shape(self, datasets: dict[str, list[np.ndarray]]) -> EpisodeShape:
         """N, K, Q for these datasets (``{name: (rows,) labels}``): what the smallest class and dataset allow."""
