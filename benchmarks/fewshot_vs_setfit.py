@@ -15,8 +15,9 @@ Methods, each on MiniLM-L6 (all-MiniLM-L6-v2), seed = the sample's seed:
   with a scikit-learn ``LogisticRegression()`` head on its (L2-normalised) embeddings; ``TrainingArguments()``:
   all pairs oversampled to balance (``sampling_strategy="oversampling"``), 1 epoch, batch 16, body lr 2e-5,
   ``CosineSimilarityLoss``, max length 256 (the model's); only its output folder and logging are set;
-* ``contrastive``, ``feature_extraction``: transferkit with the strategies' defaults (contrastive: R = 20
-  rounds of pairs, 1 epoch, batch 16, lr 2e-5; both: the logistic head with C = 1; max length 128);
+* ``contrastive``, ``feature_extraction``: transferkit with the strategies' defaults (contrastive: up to
+  R = 20 rounds of pairs, fewer where pairs would repeat, 1 epoch, batch 16, lr 2e-5, the head on
+  unit-length features; both: the logistic head with C = 1; max length 128);
 * ``finetune``: transferkit's own few-shot recipe (``transferkit demo``: lr 1e-4, 5 epochs, batch 16).
 
 transferkit runs evaluate on the training file as their eval split (no labels beyond the sample; no
@@ -51,6 +52,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from transferkit.core.machine import cpu_flags, machine_record  # noqa: E402
+from transferkit.data.pairs import label_matrix, pair_rounds  # noqa: E402
 from transferkit.experiments.api import train  # noqa: E402
 from transferkit.experiments.demo import bbc_documents  # noqa: E402
 from transferkit.reporting.stats import sign_flip_p_value, t_interval  # noqa: E402
@@ -134,8 +136,12 @@ def run_transferkit(out: str, method: str, train_path: str, test_path: str, seed
                  *SETTINGS[method]]
     result = train(None, overrides)
     metrics = result.metrics
-    rounds = result.config["strategy"].get("num_iterations")  # contrastive: R rounds, a positive + a negative each
-    pairs = 2 * rounds * metrics["train_size"] if rounds else None
+    pairs = None
+    if method == "contrastive":  # the pairs its sampler draws (at most R rounds, fewer where pairs would repeat)
+        labels = read_csv(train_path)[1]
+        classes = sorted(set(labels))
+        matrix = label_matrix([classes.index(y) for y in labels])
+        pairs = 2 * pair_rounds(matrix, result.config["strategy"]["num_iterations"]) * len(labels)
     return {"accuracy": float(metrics["test"]["test"]["accuracy"]), "pairs": pairs, "steps": metrics["steps"]}
 
 

@@ -144,3 +144,13 @@ def test_per_token_tasks_are_refused_in_one_line(tmp_path) -> None:
         "model": "use-multilingual", "strategy": "feature_extraction", "task": "token_classification",
         "output": str(tmp_path / "run"), "data": {"train": files[0], "eval": files[1]}, "training": {"progress": False}})
     one_line_error(lambda: train(config), "use-multilingual gives one vector per text", "token_classification")
+
+
+def test_normalising_a_text_encoders_own_vectors_is_refused_in_one_line(toy_files, tmp_path) -> None:
+    config = RunConfig.from_dict({
+        "model": "use-multilingual", "strategy": "feature_extraction",
+        "task": {"name": "classification", "normalize": True}, "output": str(tmp_path / "run"),
+        "data": {"train": toy_files["train"], "eval": toy_files["eval"], "text_column": "sentence"},
+        "training": {"progress": False}})
+    one_line_error(lambda: train(config), "task.normalize=true", "use-multilingual gives its own vectors")
+    assert not os.path.exists(tmp_path / "run")

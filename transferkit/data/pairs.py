@@ -13,7 +13,11 @@ rounds gives every example exactly one positive and one negative partner::
     s(i, j) = |Y_i ∩ Y_j| / |Y_i ∪ Y_j|        (Jaccard similarity of the label sets; 1 when both are empty)
 
 so an epoch holds ``2·R·n`` pairs, half of them positive, and costs ``O(R·n)`` to draw (plus one
-``(n, labels)`` mask product per distinct label set).  For single-label data ``Y_i = {y_i}``, so
+``(n, labels)`` mask product per distinct label set).  With few examples there are fewer distinct pairs
+than that: ``P⁺`` unordered positive and ``P⁻ = n(n−1)/2 − P⁺`` negative ones.  Rounds beyond
+``⌈max(P⁺, P⁻) / n⌉`` would only repeat pairs within the epoch, so the sampler runs
+``min(R, ⌈max(P⁺, P⁻) / n⌉)`` rounds (:func:`pair_rounds`): at most the ``2·max(P⁺, P⁻)`` pairs of
+SetFit's enumerate-then-oversample scheme, and never more than ``2·R·n``.  For single-label data ``Y_i = {y_i}``, so
 ``s`` is 1 for the same class and 0 otherwise: exactly SetFit's scheme.  For multi-label data a
 positive partner shares at least one label and its target is the Jaccard similarity, so ``{a, b}``
 and ``{a}`` are pulled together half as hard as two ``{a, b}`` (SetFit marks any overlap 1.0); an
@@ -28,6 +32,8 @@ Every batch is a pure function of ``(seed, epoch, position)``, so a resumed run 
 >>> pairs = sample_pairs(label_matrix([0, 0, 1, 1]), num_iterations=3, rng=np.random.default_rng(0))
 >>> len(pairs.left), float(pairs.similarity.mean())
 (24, 0.5)
+>>> pair_rounds(label_matrix([0] * 8 + [1] * 8), num_iterations=20)  # P⁺ = 56, P⁻ = 64: 4 rounds, 128 pairs
+4
 """
 
 from __future__ import annotations
@@ -99,6 +105,27 @@ def _partners(labels: np.ndarray, pattern: np.ndarray) -> tuple[np.ndarray, np.n
     return shared > 0, (shared / np.maximum(union, 1)).astype(np.float32)
 
 
+def distinct_pairs(labels: np.ndarray) -> tuple[int, int]:
+    """``(P⁺, P⁻)``: unordered pairs of distinct rows that are positive (share a label, or both have none) / not.
+
+    Counted over the distinct label sets (``p`` of them, ``p × p`` overlaps), not over the ``n²`` row pairs.
+    """
+    patterns, counts = np.unique(labels, axis=0, return_counts=True)
+    overlap = (patterns.astype(np.int64) @ patterns.T.astype(np.int64)) > 0  # (p, p): the sets share a label
+    np.fill_diagonal(overlap, True)  # a set pairs positively with itself, the empty set included
+    counts = counts.astype(np.int64)
+    same = int((counts * (counts - 1) // 2).sum())
+    across = int((np.outer(counts, counts) * np.triu(overlap, 1)).sum())
+    n = int(counts.sum())
+    return same + across, n * (n - 1) // 2 - same - across
+
+
+def pair_rounds(labels: np.ndarray, num_iterations: int) -> int:
+    """Rounds an epoch runs: ``min(R, ⌈max(P⁺, P⁻) / n⌉)``, beyond which pairs only repeat (module docstring)."""
+    positive, negative = distinct_pairs(labels)
+    return max(1, min(int(num_iterations), -(-max(positive, negative) // labels.shape[0])))
+
+
 def sample_pairs(labels: np.ndarray, num_iterations: int, rng: np.random.Generator) -> Pairs:
     """``2·num_iterations·n`` pairs: every row gets one positive and one negative partner per round (module docstring).
 
@@ -124,14 +151,15 @@ def sample_pairs(labels: np.ndarray, num_iterations: int, rng: np.random.Generat
 
 
 class PairSource(EpochPosition):
-    """The Trainer's batch source of contrastive pairs (module docstring): ``2·R·n`` pairs an epoch.
+    """The Trainer's batch source of contrastive pairs (module docstring): ``2·rounds·n`` pairs an epoch, with
+    ``rounds = min(R, ⌈max(P⁺, P⁻) / n⌉)``.
 
     Args:
         features: featurised training rows (``input_ids``, ... and ``labels``: a class id or a list of ids).
         collator: pads a list of rows into a batch (the rows' ``labels`` are left out).
         batch_size: pairs per batch (each batch encodes ``2·batch_size`` texts).
         seed: pairs and batch order of epoch ``e`` come from ``[seed, e]``.
-        num_iterations: ``R``, rounds of partners per epoch.
+        num_iterations: ``R``, the most rounds of partners per epoch (fewer when pairs would repeat).
         label_names: class names for error messages.
     """
 
@@ -147,14 +175,14 @@ class PairSource(EpochPosition):
         check_pairable(self.labels, label_names)
         self.lengths = np.array([len(row.get("input_ids", (0,))) for row in features], dtype=np.int64)
         self.collator, self.batch_size, self.seed = collator, batch_size, seed
-        self.num_iterations, self.group_by_length = int(num_iterations), group_by_length
+        self.rounds, self.group_by_length = pair_rounds(self.labels, num_iterations), group_by_length
         self._start(rank, world)
         self._cache: tuple[int, Pairs, list[np.ndarray]] | None = None
 
     @property
     def num_pairs(self) -> int:
-        """Pairs in one epoch: ``2·R·n``."""
-        return 2 * self.num_iterations * len(self.rows)
+        """Pairs in one epoch: ``2·rounds·n``."""
+        return 2 * self.rounds * len(self.rows)
 
     def shard(self, rank: int, world: int) -> None:
         super().shard(rank, world)
@@ -168,7 +196,7 @@ class PairSource(EpochPosition):
     def epoch_pairs(self, epoch: int) -> tuple[Pairs, list[np.ndarray]]:
         """The pairs of ``epoch`` and this process's batches of pair indices."""
         if self._cache is None or self._cache[0] != epoch:
-            pairs = sample_pairs(self.labels, self.num_iterations, np.random.default_rng([self.seed, epoch, PAIR_STREAM]))
+            pairs = sample_pairs(self.labels, self.rounds, np.random.default_rng([self.seed, epoch, PAIR_STREAM]))
             lengths = np.maximum(self.lengths[pairs.left], self.lengths[pairs.right])  # a batch pads to its longest side
             sampler = LengthGroupedBatchSampler(lengths, self.batch_size, self.seed, group_by_length=self.group_by_length)
             self._cache = (epoch, pairs, sampler.epoch_batches(epoch)[self.rank::self.world])

@@ -9,7 +9,8 @@ from transferkit.modules.pooling import POOLERS
 
 
 class ClassificationHead(nn.Module):
-    """Pool token states, then a linear layer (or a one-hidden-layer MLP) to class logits.
+    """Pool token states (and, with ``normalize``, scale them to unit length: ``z/‖z‖``), then a linear layer
+    (or a one-hidden-layer MLP) to class logits.
 
     ``project`` works on already pooled features, which is what lets a frozen encoder's
     features be computed once and cached.
@@ -19,9 +20,10 @@ class ClassificationHead(nn.Module):
     torch.Size([4, 2])
     """
 
-    def __init__(self, hidden_size: int, num_labels: int, pooling: str = "mean", dropout: float = 0.1, mlp_hidden: int = 0) -> None:
+    def __init__(self, hidden_size: int, num_labels: int, pooling: str = "mean", dropout: float = 0.1, mlp_hidden: int = 0,
+                 normalize: bool = False) -> None:
         super().__init__()
-        self.pooling = pooling
+        self.pooling, self.normalize = pooling, normalize
         self.pool = POOLERS[pooling]
         self.dropout = nn.Dropout(dropout)
         if mlp_hidden > 0:
@@ -32,8 +34,9 @@ class ClassificationHead(nn.Module):
             self.classifier = nn.Linear(hidden_size, num_labels)
 
     def features(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(batch, seq, dim) token states -> (batch, dim) pooled features."""
-        return self.pool(hidden, attention_mask)
+        """(batch, seq, dim) token states -> (batch, dim) pooled (and, with ``normalize``, unit-length) features."""
+        pooled = self.pool(hidden, attention_mask)
+        return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(batch, seq, dim) token states -> (batch, num_labels) logits."""

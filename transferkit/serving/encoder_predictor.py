@@ -21,6 +21,7 @@ from typing import Any
 
 from safetensors.torch import save_file
 
+from transferkit.core.config import TrainingConfig
 from transferkit.core.errors import UserError
 from transferkit.data.collate import PaddingCollator
 from transferkit.models import load_text_encoder
@@ -33,11 +34,15 @@ logger = logging.getLogger("transferkit")
 class EncoderPredictor(NeuralPredictor):
     """A frozen text encoder (``core.contracts.TextEncoder``) + a ``TaskModel`` whose head reads its vectors."""
 
-    def __init__(self, model: Any, encoder: Any, meta: dict[str, Any], batch_size: int = 128) -> None:
+    def __init__(self, model: Any, encoder: Any, meta: dict[str, Any],
+                 batch_size: int = TrainingConfig.eval_batch_size) -> None:
         task = model.task
         if task.feature_kind != "pooled":
             raise UserError(f"{encoder.name} gives one vector per text: task '{task.name}' needs token states "
                             "(use a transformer such as minilm-l6)")
+        if model.head.normalize:  # the head's pooling (and its normalisation) never sees this encoder's vectors
+            raise UserError(f"task.normalize=true: {encoder.name} gives its own vectors, which the head uses as they "
+                            "are; leave task.normalize unset or use a transformer such as minilm-l6")
         self.model, self.encoder, self.batch_size, self.task = model, encoder, batch_size, task
         self.meta = {**meta, "text_encoder": {"ref": encoder.name, "fingerprint": encoder.fingerprint}}
         self.tokenizer, self.max_length = None, 0

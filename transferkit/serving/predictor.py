@@ -22,7 +22,7 @@ import logging
 import os
 from typing import Any
 
-from transferkit.core.config import DataConfig, build_dataclass
+from transferkit.core.config import DataConfig, TrainingConfig, build_dataclass
 from transferkit.core.contracts import Predictor
 from transferkit.core.errors import UserError
 from transferkit.core.machine import autocast, resolve_precision
@@ -42,7 +42,8 @@ logger = logging.getLogger("transferkit")
 class NeuralPredictor:
     """A task model + tokenizer that maps examples to the task's predictions (all through the task's hooks)."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_length: int, meta: dict[str, Any], batch_size: int = 128) -> None:
+    def __init__(self, model: Any, tokenizer: Any, max_length: int, meta: dict[str, Any],
+                 batch_size: int = TrainingConfig.eval_batch_size) -> None:
         self.model, self.tokenizer, self.max_length, self.meta, self.batch_size = model, tokenizer, max_length, meta, batch_size
         self.task = model.task
         self.labels = list(self.task.labels)
@@ -90,7 +91,7 @@ class NeuralPredictor:
     def text_encoder(self, fingerprint: str) -> PooledEncoder:
         """This model's pooled features as a frozen text encoder; ``fingerprint`` identifies the source weights."""
         key = {"model": fingerprint, "layer": self.model.layer, "pooling": self.task.config.pooling,
-               "max_length": self.max_length}
+               "normalize": bool(self.task.config.normalize), "max_length": self.max_length}
         return PooledEncoder(self.model, self.featurize, self.collator, self.batch_size, key)
 
     def save(self, directory: str) -> None:

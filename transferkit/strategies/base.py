@@ -53,6 +53,9 @@ class Strategy:
     multi_task: ClassVar[bool] = False
     head_after_training: ClassVar[bool] = False
     training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 5e-5}
+    task_defaults: ClassVar[dict[str, Any]] = {}
+    """Task options this strategy sets where the user left them null and the task has them (e.g. contrastive's
+    ``normalize: true``); resolved once, before the task is built, so the saved config holds the value."""
     Config: ClassVar[type]
 
     def __init__(self, config: Any = None) -> None:

@@ -2,9 +2,10 @@
 Learning Without Prompts"): contrastive fine-tuning of the sentence encoder on labelled pairs, then the
 closed-form logistic head of ``feature_extraction`` on the trained encoder's features.
 
-Training: pairs drawn from the labelled rows by :class:`~transferkit.data.pairs.PairSource` (``R``
+Training: pairs drawn from the labelled rows by :class:`~transferkit.data.pairs.PairSource` (up to ``R``
 rounds, each giving every row one positive and one negative partner: ``2·R·n`` pairs an epoch, linear
-in ``n``).  The sampler also pairs multi-label rows (label sets: by overlap, with a Jaccard target), but
+in ``n``; fewer rounds where the data has fewer distinct pairs, ``⌈max(P⁺, P⁻)/n⌉``, since more would
+only repeat them).  The sampler also pairs multi-label rows (label sets: by overlap, with a Jaccard target), but
 the classification task is single-label, so runs are multi-class and the head below is multinomial (a
 multi-label task would need one-vs-rest heads).  With the pooled features the
 task head would see, ``u = pool(h(x_a))`` and ``v = pool(h(x_b))`` (both sides embedded in one forward
@@ -20,9 +21,12 @@ encoder and multinomial logistic regression (scikit-learn, L2, inverse strength 
 them and copied into the linear head (:func:`~transferkit.strategies.common.fit_logistic_head`), so the
 saved model is an ordinary model.  The head is unfitted during training, so the per-epoch evaluation
 is off by default.  Defaults are SetFit's: R = 20, 1 epoch, batch 16, encoder learning rate 2e-5,
-the task's pooling (mean for MiniLM).  SetFit's head sees L2-normalised embeddings where the sentence
-encoder ends in a ``Normalize`` module (all-MiniLM-L6-v2 does); ours sees the pooled features, as
-``feature_extraction``'s does.
+the task's pooling (mean for MiniLM).  The cosine loss trains only the directions of the embeddings, so
+the head sees unit-length features ``z/‖z‖`` (``task_defaults``: the classification task's ``normalize``
+unless the user sets it), as SetFit's does where the sentence encoder ends in a ``Normalize`` module
+(all-MiniLM-L6-v2 does).  Measured at 8 SST-2 labels per class over 5 seeds, the same trained encoders
+scored 0.629 with the head on raw pooled features and 0.646 on unit-length ones (BBC News, 2 seeds: 0.944
+and 0.943).
 """
 
 from __future__ import annotations
@@ -44,8 +48,9 @@ from transferkit.strategies.common import fit_logistic_head
 
 @dataclass
 class ContrastiveConfig:
-    num_iterations: int = option(20, "R: pair-sampling rounds per epoch; each gives every labelled example one "
-                                     "positive and one negative partner (2·R·n pairs an epoch; SetFit's paper: 20)")
+    num_iterations: int = option(20, "R: the most pair-sampling rounds per epoch; each gives every labelled example "
+                                     "one positive and one negative partner (2·R·n pairs an epoch; SetFit's paper: "
+                                     "20); fewer when the data has fewer distinct pairs, ceil(max(P+, P-) / n)")
     loss: Literal["cosine", "contrastive"] = option(
         "cosine", "cosine: (cos(u, v) - s)² (SetFit's default); contrastive: Hadsell et al.'s margin loss on 1 - cos")
     margin: float = option(0.5, "m of the contrastive loss: dissimilar pairs are pushed apart until 1 - cos ≥ m")
@@ -60,6 +65,7 @@ class Contrastive(EncoderThenHead):
     supports: ClassVar[frozenset[str]] = frozenset({"classification"})
     training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 2e-5, "epochs": 1, "batch_size": 16,
                                                     "eval_every_epoch": False}
+    task_defaults: ClassVar[dict[str, Any]] = {"normalize": True}
     Config: ClassVar[type] = ContrastiveConfig
 
     def __init__(self, config: Any = None) -> None:

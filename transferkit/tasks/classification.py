@@ -20,6 +20,7 @@ from transferkit.core.contracts import Batch, Splits, TextExamples
 from transferkit.data import LabelMap
 from transferkit.data.output import write_predictions
 from transferkit.data.task_splits import class_counts, load_text_splits, read_examples
+from transferkit.data.truncation import encode_truncated
 from transferkit.evaluation.bootstrap import bootstrap_ci
 from transferkit.evaluation.metrics import classification_metrics
 from transferkit.modules.heads import ClassificationHead
@@ -35,6 +36,9 @@ class ClassificationConfig:
         "auto", "how token states become one vector: mean, [CLS], max, or auto (the encoder's own choice; mean for transformers)")
     layer: int = option(-1, "encoder layer feeding the head (-1 = last, 0 = embeddings)")
     dropout: float = option(0.1, "dropout before the classifier")
+    normalize: bool | None = option(
+        None, "L2-normalise the pooled features before the classifier, z/||z|| (null = the strategy's choice: true for "
+              "contrastive, whose cosine loss trains directions only; false otherwise)")
 
 
 class ClassificationTask(EncoderTask):
@@ -80,13 +84,17 @@ class ClassificationTask(EncoderTask):
     def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> ClassificationHead:
         """Head for ``hidden_size`` states; ``default_pooling`` is the encoder's choice, used when pooling is auto."""
         pooling = default_pooling if self.config.pooling == "auto" else self.config.pooling
-        return ClassificationHead(hidden_size, len(self.labels), pooling, self.config.dropout, mlp_hidden)
+        return ClassificationHead(hidden_size, len(self.labels), pooling, self.config.dropout, mlp_hidden,
+                                  normalize=bool(self.config.normalize))
 
     def featurize(self, examples: TextExamples, tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
-        """Tokenise without padding (the collator pads each batch to its own longest)."""
-        encoded = tokenizer(
-            examples.texts, examples.text_pairs, truncation=True, max_length=max_length, padding=False
-        )
+        """Tokenise without padding (the collator pads each batch to its own longest); single long texts are
+        read as prefixes where that gives the same ids (:func:`~transferkit.data.truncation.encode_truncated`)."""
+        if examples.text_pairs is None:
+            encoded = encode_truncated(tokenizer, examples.texts, max_length)
+        else:
+            encoded = tokenizer(examples.texts, examples.text_pairs, truncation=True, max_length=max_length,
+                                padding=False)
         keys = [k for k in BACKBONE_INPUTS if k in encoded]
         features = [{k: encoded[k][i] for k in keys} for i in range(len(examples))]
         if examples.labels is not None:

@@ -28,6 +28,7 @@ from transferkit.core.errors import UserError
 from transferkit.data.output import write_records
 from transferkit.data.seq2seq import Seq2SeqExamples, lead_sentences
 from transferkit.data.task_splits import load_seq2seq_splits, read_seq2seq_file
+from transferkit.data.truncation import encode_truncated
 from transferkit.evaluation.rouge import rouge_scores
 from transferkit.modules.inference import run_ragged
 from transferkit.modules.seq2seq import Seq2SeqTaskModel, drop_pooler, set_special_tokens, warm_start
@@ -123,7 +124,7 @@ class SummarizationTask:
 
     def featurize(self, examples: Seq2SeqExamples, tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
         """Source ids (truncated to ``max_length``) and, given targets, label ids (to ``max_target_length``)."""
-        encoded = tokenizer(examples.sources, truncation=True, max_length=max_length, padding=False)
+        encoded = encode_truncated(tokenizer, examples.sources, max_length)  # long documents: read a prefix
         keys = [k for k in ("input_ids", "attention_mask") if k in encoded]
         features = [{**{k: encoded[k][i] for k in keys}, "_example": i} for i in range(len(examples))]
         if examples.targets is not None:
