@@ -116,7 +116,7 @@ def components(config: RunConfig) -> Components:
 
 def with_strategy_defaults(task_config: Any, strategy: Strategy) -> Any:
     """``task_config`` with the strategy's ``task_defaults`` where the task has the option and the user left it null."""
-    unset = {f.name for f in dataclasses.fields(task_config) if getattr(task_config, f.name) is None}
+    unset = {name for name, value in dataclasses.asdict(task_config).items() if value is None}
     return dataclasses.replace(task_config, **{k: v for k, v in strategy.task_defaults.items() if k in unset})
 
 
