@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+import torch
 
 from transferkit.core.errors import UserError
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch on one thread inside the block (tiny matrices: more threads only add overhead), restored after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def one_line_error(call, *fragments: str) -> str:

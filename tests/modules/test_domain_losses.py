@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.helpers import one_torch_thread
 from transferkit.modules import alignment, domain_adversarial
 from transferkit.modules.alignment import CoralLoss, MultiKernelMMD
 from transferkit.modules.domain_adversarial import (
@@ -22,10 +23,8 @@ from transferkit.modules.domain_adversarial import (
 
 @pytest.fixture(autouse=True)
 def _one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with one_torch_thread():
+        yield
 
 
 @pytest.mark.parametrize("module", [domain_adversarial, alignment], ids=lambda m: m.__name__)

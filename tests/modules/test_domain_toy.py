@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tests.helpers import one_torch_thread
 from transferkit.modules.alignment import CoralLoss, MultiKernelMMD
 from transferkit.modules.domain_adversarial import DomainAdversarialLoss, DomainDiscriminator, dann_coefficient
 
@@ -39,10 +40,8 @@ WEIGHTS = {"dann": 1.0, "coral": 10.0, "mmd": 1.0}  # λ: CORAL's ||C_s - C_t||^
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: threads only add overhead (10x on a busy 2-core machine)
-    yield
-    torch.set_num_threads(previous)
+    with one_torch_thread():
+        yield
 
 
 def sample(n: int, generator: torch.Generator, target: bool) -> tuple[torch.Tensor, torch.Tensor]:

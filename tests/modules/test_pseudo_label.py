@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tests.helpers import one_torch_thread
 from transferkit.modules.domain_adversarial import dann_coefficient
 from transferkit.modules.pseudo_label import PseudoLabelLoss
 
@@ -27,10 +28,8 @@ POOL, BATCH, STEPS, LEARNING_RATE = 256, 64, 800, 5e-3
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with one_torch_thread():
+        yield
 
 
 def test_only_confident_rows_count_and_the_loss_is_their_cross_entropy_over_the_batch() -> None:

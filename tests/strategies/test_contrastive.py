@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import one_torch_thread
 from transferkit.core.config import RunConfig, TrainingConfig
 from transferkit.core.errors import UserError
 from transferkit.data.collate import PaddingCollator
@@ -31,10 +32,8 @@ from transferkit.training import Trainer
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with one_torch_thread():
+        yield
 
 
 def draw(labels: list, iterations: int = 5, seed: int = 0):
