@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from transferkit.core.config import option
 from transferkit.models.layers import layer_groups
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
@@ -44,6 +46,14 @@ def optimizer_groups(
             if members:
                 result.append({"name": name + suffix, "params": members, "lr": learning_rates[name], "weight_decay": wd})
     return result
+
+
+@dataclass
+class LogisticHeadConfig:
+    """The options of :func:`fit_logistic_head`, shared by the configs of the strategies that fit it."""
+
+    C: float = option(1.0, "inverse L2 regularisation strength of the logistic-regression head")
+    max_iter: int = option(2000, "maximum L-BFGS iterations of the logistic-regression head")
 
 
 def fit_logistic_head(model: Any, features: np.ndarray, labels: np.ndarray, C: float, max_iter: int, seed: int) -> None:

@@ -43,19 +43,17 @@ from transferkit.core.errors import UserError
 from transferkit.data.pairs import PairSource
 from transferkit.modules.contrastive import ContrastiveLoss, CosineSimilarityLoss
 from transferkit.strategies.base import EncoderThenHead
-from transferkit.strategies.common import fit_logistic_head
+from transferkit.strategies.common import LogisticHeadConfig, fit_logistic_head
 
 
 @dataclass
-class ContrastiveConfig:
+class ContrastiveConfig(LogisticHeadConfig):
     num_iterations: int = option(20, "R: the most pair-sampling rounds per epoch; each gives every labelled example "
                                      "one positive and one negative partner (2·R·n pairs an epoch; SetFit's paper: "
                                      "20); fewer when the data has fewer distinct pairs, ceil(max(P+, P-) / n)")
     loss: Literal["cosine", "contrastive"] = option(
         "cosine", "cosine: (cos(u, v) - s)² (SetFit's default); contrastive: Hadsell et al.'s margin loss on 1 - cos")
     margin: float = option(0.5, "m of the contrastive loss: dissimilar pairs are pushed apart until 1 - cos ≥ m")
-    C: float = option(1.0, "inverse L2 regularisation strength of the logistic-regression head")
-    max_iter: int = option(2000, "maximum L-BFGS iterations of the logistic-regression head")
 
 
 class Contrastive(EncoderThenHead):

@@ -31,15 +31,13 @@ from transferkit.core.errors import UserError
 from transferkit.models import get_entry, is_text_encoder, load_text_encoder
 from transferkit.models.loading import LoadedModel
 from transferkit.strategies.base import Strategy
-from transferkit.strategies.common import fit_logistic_head, optimizer_groups, set_trainable
+from transferkit.strategies.common import LogisticHeadConfig, fit_logistic_head, optimizer_groups, set_trainable
 
 
 @dataclass
-class FeatureExtractionConfig:
+class FeatureExtractionConfig(LogisticHeadConfig):
     head: Literal["auto", "logreg", "linear", "mlp"] = option(
         "auto", "auto (logreg for classification, linear for per-token tasks), logreg (scikit-learn), linear or mlp")
-    C: float = option(1.0, "inverse L2 regularisation strength of the logistic regression")
-    max_iter: int = option(2000, "maximum L-BFGS iterations of the logistic regression")
     mlp_hidden: int = option(256, "hidden units of the MLP head")
 
 
