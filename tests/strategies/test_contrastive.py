@@ -246,7 +246,7 @@ def test_contrastive_normalises_the_heads_features_unless_the_user_says_otherwis
                                                                                  tmp_path) -> None:
     """Its cosine loss trains directions only, so its head sees unit-length features (as SetFit's does); the value
     is resolved into the saved config, and other strategies keep the raw pooled features."""
-    from transferkit.experiments.run import components, with_strategy_defaults
+    from transferkit.experiments.run import components
     from transferkit.strategies.finetune import Finetune
 
     def task_config(strategy: str, **task) -> object:
@@ -257,7 +257,7 @@ def test_contrastive_normalises_the_heads_features_unless_the_user_says_otherwis
     assert task_config("contrastive").normalize is True
     assert task_config("contrastive", normalize=False).normalize is False
     assert task_config("feature_extraction").normalize is None
-    assert with_strategy_defaults(task_config("feature_extraction"), Finetune()).normalize is None
+    assert Finetune().resolve_task(task_config("feature_extraction")).normalize is None
     result = train(run_config(tiny_model, toy_files, str(tmp_path / "run"), "contrastive", 0, budget=4))
     assert result.config["task"]["normalize"] is True
     model = load_model(str(tmp_path / "run"))

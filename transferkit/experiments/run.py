@@ -93,7 +93,7 @@ def components(config: RunConfig) -> Components:
     strategy_cls = STRATEGIES.get(config.strategy.name)
     strategy = strategy_cls(build_dataclass(strategy_cls.Config, config.strategy.options, "strategy"))
     task_cls = TASKS.get(config.task.name)
-    task_config = with_strategy_defaults(build_dataclass(task_cls.Config, config.task.options, "task"), strategy)
+    task_config = strategy.resolve_task(build_dataclass(task_cls.Config, config.task.options, "task"))
     if task_cls.name not in strategy.supports:
         raise UserError(f"strategy '{strategy.name}' does not support task '{task_cls.name}' "
                         f"(it supports: {', '.join(sorted(strategy.supports))})")
@@ -112,12 +112,6 @@ def components(config: RunConfig) -> Components:
         check_start(config.init_from, config.model, task_cls.name, strategy)
     _check_teacher(config, strategy, task_cls.name)
     return Components(strategy, task_cls, task_config)
-
-
-def with_strategy_defaults(task_config: Any, strategy: Strategy) -> Any:
-    """``task_config`` with the strategy's ``task_defaults`` where the task has the option and the user left it null."""
-    unset = {name for name, value in dataclasses.asdict(task_config).items() if value is None}
-    return dataclasses.replace(task_config, **{k: v for k, v in strategy.task_defaults.items() if k in unset})
 
 
 def _check_teacher(config: RunConfig, strategy: Strategy, task_name: str) -> None:

@@ -55,7 +55,7 @@ class Strategy:
     training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 5e-5}
     task_defaults: ClassVar[dict[str, Any]] = {}
     """Task options this strategy sets where the user left them null and the task has them (e.g. contrastive's
-    ``normalize: true``); resolved once, before the task is built, so the saved config holds the value."""
+    ``normalize: true``); resolved once (``resolve_task``), before the task is built, so the saved config holds it."""
     Config: ClassVar[type]
 
     def __init__(self, config: Any = None) -> None:
@@ -166,6 +166,12 @@ class Strategy:
         defaults = {"eval_every_epoch": True, "epochs": 3, "batch_size": 32, **self.training_defaults}
         unset = {key: value for key, value in defaults.items() if getattr(training, key) is None}
         return dataclasses.replace(training, **unset)
+
+    def resolve_task(self, task_config: Any) -> Any:
+        """``task_config`` with this strategy's ``task_defaults`` where the task has the option and the user left it
+        unset (None); options the task lacks are skipped (``normalize`` means nothing to NER)."""
+        unset = {name for name, value in dataclasses.asdict(task_config).items() if value is None}
+        return dataclasses.replace(task_config, **{k: v for k, v in self.task_defaults.items() if k in unset})
 
     def options(self) -> dict[str, Any]:
         """The validated options, as saved in config.yaml."""
