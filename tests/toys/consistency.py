@@ -36,11 +36,9 @@ class ToyConsistency(Strategy):
     Config: ClassVar[type] = ConsistencyConfig
 
     def batch_source(self, features: dict[str, list[dict[str, Any]]], collator: Any, config: Any) -> ZippedSources:
-        def single(rows: list[dict[str, Any]], seed: int) -> SingleSource:
-            return SingleSource(rows, collator, config.batch_size, seed, group_by_length=config.group_by_length)
-
-        return ZippedSources({"source": single(features["train"], config.seed),
-                              "target": single(features["target_unlabeled"], config.seed + 1)})
+        return ZippedSources({"source": SingleSource.from_config(features["train"], collator, config),
+                              "target": SingleSource.from_config(features["target_unlabeled"], collator, config,
+                                                                 config.seed + 1)})
 
     def loss(self, model: Any, batch: Batch) -> Losses:
         source = model(batch["source"])

@@ -89,6 +89,14 @@ class SingleSource(EpochPosition):
         self._start(rank, world)
         self._cache: tuple[int, list[np.ndarray]] | None = None
 
+    @classmethod
+    def from_config(cls, features: Sequence[dict[str, Any]], collator: Callable, config: Any,
+                    seed: int | None = None) -> SingleSource:
+        """The usual source of a training config (``batch_size``, ``group_by_length``), seeded by ``seed`` or else
+        the config's ``seed`` (a strategy with several sources offsets it per source)."""
+        return cls(features, collator, config.batch_size, config.seed if seed is None else seed,
+                   group_by_length=config.group_by_length)
+
     @property
     def num_batches(self) -> int:
         """Batches of a full epoch (for this process): the same every epoch."""

@@ -122,10 +122,10 @@ def _pretrain(loaded: LoadedModel, texts: list[str], plan: Pretraining, training
         backbone.requires_grad_(False)
         warm = replace(settings, epochs=options.head_warmup_epochs, max_steps=None,
                        learning_rate=options.head_warmup_learning_rate)
-        Trainer(MaskedLMObjective(), warm).fit(model, _source(train_rows, collator, warm), evaluate)
+        Trainer(MaskedLMObjective(), warm).fit(model, SingleSource.from_config(train_rows, collator, warm), evaluate)
         backbone.requires_grad_(True)
     points.append({"step": 0, "mlm_loss": evaluate(model)["mlm_loss"]})
-    fit = Trainer(MaskedLMObjective(), settings).fit(model, _source(train_rows, collator, settings), evaluate)
+    fit = Trainer(MaskedLMObjective(), settings).fit(model, SingleSource.from_config(train_rows, collator, settings), evaluate)
     points += [{"step": e["step"], "mlm_loss": e["eval"]["mlm_loss"]} for e in fit.history if "eval" in e]
     curve = {"corpus": plan.corpus, "texts": len(train_rows), "heldout_texts": len(heldout),
              "options": asdict(options), "heldout_mlm_loss": points, "before": points[0]["mlm_loss"],
@@ -170,10 +170,6 @@ def heldout_loss(model: Any, rows: list[dict[str, Any]], collator: Any, batch_si
             count += masked
     model.train()
     return total / max(count, 1)
-
-
-def _source(rows: list[dict[str, Any]], collator: Any, settings: TrainingConfig) -> SingleSource:
-    return SingleSource(rows, collator, settings.batch_size, settings.seed, group_by_length=settings.group_by_length)
 
 
 def _save(backbone: Any, tokenizer: Any, head: MaskedLMHead, curve: dict[str, Any], directory: str) -> None:

@@ -139,8 +139,7 @@ class Strategy:
         ``features`` also holds every named data source (``data.sources.NAME``), featurised;
         a strategy that trains on several zips or mixes them (``data.sources``' classes).
         """
-        return SingleSource(features["train"], collator, config.batch_size, config.seed,
-                            group_by_length=config.group_by_length)
+        return SingleSource.from_config(features["train"], collator, config)
 
     def loss(self, model: nn.Module, batch: Batch) -> Losses:
         """The task's own loss on the model's outputs (what most strategies minimise)."""

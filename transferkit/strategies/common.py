@@ -48,6 +48,13 @@ def optimizer_groups(
     return result
 
 
+def auxiliary_groups(model: Any, learning_rate: float, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups of the model's auxiliary modules (``model.auxiliary``: an MLM head, a discriminator, a projection)
+    at ``learning_rate``, with the usual decay split."""
+    return optimizer_groups([("auxiliary", list(model.auxiliary.named_parameters()))], {"auxiliary": learning_rate},
+                            weight_decay)
+
+
 @dataclass
 class LogisticHeadConfig:
     """The options of :func:`fit_logistic_head`, shared by the configs of the strategies that fit it."""

@@ -28,7 +28,7 @@ from transferkit.data.sources import SingleSource, ZippedSources
 from transferkit.models.layers import num_layers, spaced_layers, truncate_layers
 from transferkit.models.loading import LoadedModel
 from transferkit.modules.distillation import DistillationLoss, HiddenStateLoss, distillation_objective
-from transferkit.strategies.common import optimizer_groups, set_trainable
+from transferkit.strategies.common import auxiliary_groups, set_trainable
 from transferkit.strategies.finetune import Finetune, FinetuneConfig
 
 UNLABELED = "unlabeled"
@@ -124,18 +124,15 @@ class Distill(Finetune):
 
     def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:
         groups = super().param_groups(model, learning_rate, head_learning_rate, weight_decay)
-        auxiliary = [("auxiliary", list(model.auxiliary.named_parameters()))]
-        return groups + optimizer_groups(auxiliary, {"auxiliary": head_learning_rate}, weight_decay)
+        return groups + auxiliary_groups(model, head_learning_rate, weight_decay)
 
     def batch_source(self, features: dict[str, list[dict[str, Any]]], collator: Any, config: Any) -> Any:
-        def single(rows: list[dict[str, Any]], seed: int) -> SingleSource:
-            return SingleSource(rows, collator, config.batch_size, seed, group_by_length=config.group_by_length)
-
-        labelled = single(features["train"], config.seed)
+        labelled = SingleSource.from_config(features["train"], collator, config)
         if UNLABELED not in features:
             return labelled
         unlabelled = [{k: v for k, v in row.items() if k != "labels"} for row in features[UNLABELED]]
-        return ZippedSources({"labelled": labelled, UNLABELED: single(unlabelled, config.seed + 1)})
+        extra = SingleSource.from_config(unlabelled, collator, config, config.seed + 1)
+        return ZippedSources({"labelled": labelled, UNLABELED: extra})
 
     def loss(self, model: Any, batch: Batch) -> Losses:
         labelled = batch.get("labelled", batch)  # zipped with unlabelled text, or a plain batch

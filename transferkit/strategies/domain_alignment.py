@@ -28,7 +28,7 @@ from transferkit.core.config import option
 from transferkit.core.contracts import Batch, Callback, Losses, TrainState
 from transferkit.core.errors import UserError
 from transferkit.data.sources import SingleSource, ZippedSources
-from transferkit.strategies.common import optimizer_groups, set_trainable
+from transferkit.strategies.common import auxiliary_groups, set_trainable
 from transferkit.strategies.finetune import Finetune, FinetuneConfig
 
 TARGET = "target_unlabeled"
@@ -105,18 +105,14 @@ class DomainAlignment(Finetune):
 
     def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:
         groups = super().param_groups(model, learning_rate, head_learning_rate, weight_decay)
-        auxiliary = [("auxiliary", list(model.auxiliary.named_parameters()))]
         rate = self.auxiliary_learning_rate(learning_rate, head_learning_rate)
-        return groups + optimizer_groups(auxiliary, {"auxiliary": rate}, weight_decay)
+        return groups + auxiliary_groups(model, rate, weight_decay)
 
     def batch_source(self, features: dict[str, list[dict[str, Any]]], collator: Any, config: Any) -> ZippedSources:
         """One labelled source batch and one unlabelled target batch per step; an epoch is a pass over the source."""
-        def single(rows: list[dict[str, Any]], seed: int) -> SingleSource:
-            return SingleSource(rows, collator, config.batch_size, seed, group_by_length=config.group_by_length)
-
         warn_if_same_text(features["train"], features[TARGET])
-        return ZippedSources({"source": single(features["train"], config.seed),
-                              "target": single(features[TARGET], config.seed + 1)}, lead="source")
+        return ZippedSources({"source": SingleSource.from_config(features["train"], collator, config),
+                              "target": SingleSource.from_config(features[TARGET], collator, config, config.seed + 1)}, lead="source")
 
     def callbacks(self) -> list[Callback]:
         return [*super().callbacks(), TargetMonitor(self)]

@@ -68,11 +68,9 @@ class Multitask(Finetune):
 
     def batch_source(self, features: dict[str, list[dict[str, Any]]], collator: Any, config: Any) -> MixedSources:
         """One task's batch per step: ``main`` (the run's training rows) and every task source."""
-        def single(rows: list[dict[str, Any]], seed: int) -> SingleSource:
-            return SingleSource(rows, collator, config.batch_size, seed, group_by_length=config.group_by_length)
-
         named = {MAIN: features["train"], **{name: rows for name, rows in features.items() if name != "train"}}
-        sources = {name: single(rows, config.seed + index) for index, (name, rows) in enumerate(named.items())}
+        sources = {name: SingleSource.from_config(rows, collator, config, config.seed + index)
+                   for index, (name, rows) in enumerate(named.items())}
         return MixedSources(sources, self.config.sampling, self.config.temperature, config.seed)
 
     def loss(self, model: Any, batch: Batch) -> Losses:

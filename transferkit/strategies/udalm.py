@@ -22,7 +22,7 @@ from transferkit.core.contracts import Batch, Losses
 from transferkit.core.errors import UserError
 from transferkit.data.sources import SingleSource, ZippedSources
 from transferkit.modules.masked_lm import MaskedLMHead, MaskingVocabulary, mask_tokens, masked_lm_loss
-from transferkit.strategies.common import optimizer_groups, set_trainable
+from transferkit.strategies.common import auxiliary_groups, set_trainable
 from transferkit.strategies.continued_pretraining import ContinuedPretrainingConfig, Dapt
 from transferkit.strategies.domain_alignment import TARGET, warn_if_same_text
 
@@ -64,17 +64,13 @@ class Udalm(Dapt):
 
     def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:
         groups = super().param_groups(model, learning_rate, head_learning_rate, weight_decay)
-        auxiliary = [("auxiliary", list(model.auxiliary.named_parameters()))]
-        return groups + optimizer_groups(auxiliary, {"auxiliary": head_learning_rate}, weight_decay)
+        return groups + auxiliary_groups(model, head_learning_rate, weight_decay)
 
     def batch_source(self, features: dict[str, list[dict[str, Any]]], collator: Any, config: Any) -> ZippedSources:
-        def single(rows: list[dict[str, Any]], seed: int) -> SingleSource:
-            return SingleSource(rows, collator, config.batch_size, seed, group_by_length=config.group_by_length)
-
         warn_if_same_text(features["train"], features[TARGET])
         target = [{key: row[key] for key in ("input_ids", "attention_mask") if key in row} for row in features[TARGET]]
-        return ZippedSources({"source": single(features["train"], config.seed), "target": single(target, config.seed + 1)},
-                             lead="source")
+        return ZippedSources({"source": SingleSource.from_config(features["train"], collator, config),
+                              "target": SingleSource.from_config(target, collator, config, config.seed + 1)}, lead="source")
 
     def loss(self, model: Any, batch: Batch) -> Losses:
         source, target = batch["source"], batch["target"]

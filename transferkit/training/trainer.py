@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from transferkit.core.config import TrainingConfig
 from transferkit.core.contracts import Callback, TrainState
 from transferkit.core.machine import autocast, resolve_precision
-from transferkit.data.sources import BatchSource, SingleSource
+from transferkit.data.sources import BatchSource
 from transferkit.strategies.base import Strategy
 from transferkit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, trainable_state
 from transferkit.training.schedule import linear_warmup_decay
@@ -47,11 +47,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def single_source(features: Sequence[dict[str, Any]], collator: Callable, config: TrainingConfig) -> SingleSource:
-    """The usual batch source: one dataset, length-grouped, seeded by ``training.seed``."""
-    return SingleSource(features, collator, config.batch_size, config.seed, group_by_length=config.group_by_length)
 
 
 class Trainer:
@@ -221,4 +216,4 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     return batch.to(device) if isinstance(batch, torch.Tensor) else batch
 
 
-__all__ = ["FitResult", "Trainer", "has_checkpoint", "seed_everything", "single_source"]
+__all__ = ["FitResult", "Trainer", "has_checkpoint", "seed_everything"]
