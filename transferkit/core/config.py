@@ -258,6 +258,11 @@ def coerce(value: Any, hint: Any, where: str) -> Any:  # noqa: PLR0911 - one bra
         return {str(key): coerce(v, item, f"{where}.{key}") for key, v in value.items()}
     if hint is Any:
         return value
+    return _coerce_scalar(value, hint, where)
+
+
+def _coerce_scalar(value: Any, hint: Any, where: str) -> Any:  # noqa: PLR0911 - one branch per type
+    """``coerce`` for bool, int, float and str (YAML's own scalars); any other type passes through."""
     if hint is bool:
         if isinstance(value, bool):
             return value
