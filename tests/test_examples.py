@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from transferkit.core.config import read_yaml_file
+from transferkit.core.yaml_config import read_yaml_file
 from transferkit.experiments.api import make_config
 from transferkit.experiments.grid import cell_config, parse_grid
 from transferkit.experiments.run import components

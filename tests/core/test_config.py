@@ -6,8 +6,9 @@ import pytest
 import yaml
 
 from tests.helpers import one_line_error
-from transferkit.core.config import RunConfig, apply_overrides, load_yaml, parse_override, read_yaml_file
+from transferkit.core.config import RunConfig, apply_overrides, parse_override
 from transferkit.core.errors import UserError
+from transferkit.core.yaml_config import load_yaml, read_yaml_file
 from transferkit.experiments.run import components
 
 

@@ -8,7 +8,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from tests.helpers import one_line_error
-from transferkit.core.config import DataConfig, read_yaml_file
+from transferkit.core.config import DataConfig
+from transferkit.core.yaml_config import read_yaml_file
 from transferkit.data.task_splits import load_text_splits
 from transferkit.experiments.grid import expand, parse_grid
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import yaml
 
-from transferkit.core.config import DataConfig, RunConfig, apply_overrides, build_dataclass, read_yaml_file
+from transferkit.core.config import DataConfig, RunConfig, apply_overrides, build_dataclass
 from transferkit.core.errors import UserError
+from transferkit.core.yaml_config import read_yaml_file
 from transferkit.data import LabelMap
 from transferkit.evaluation import evaluate
 from transferkit.experiments import run

@@ -29,9 +29,10 @@ from typing import Any
 
 import yaml
 
-from transferkit.core.config import SECTION_TYPES, ComponentSpec, RunConfig, apply_overrides, read_yaml_file
+from transferkit.core.config import SECTION_TYPES, ComponentSpec, RunConfig, apply_overrides
 from transferkit.core.errors import UserError, closest
 from transferkit.core.results import Cell, ResultsStore, cell_id
+from transferkit.core.yaml_config import read_yaml_file
 from transferkit.experiments import run
 from transferkit.experiments.embedding_cache import EmbeddingCache
 from transferkit.experiments.grid_results import (
