@@ -54,6 +54,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from transferkit.core.machine import cpu_flags, machine_record  # noqa: E402
+from transferkit.data.amazon_reviews import read_reviews  # noqa: E402
 from transferkit.data.pairs import label_matrix, pair_rounds  # noqa: E402
 from transferkit.experiments.api import train  # noqa: E402
 from transferkit.experiments.demo import bbc_documents  # noqa: E402
@@ -64,6 +65,7 @@ SETTINGS = {
     "contrastive": [],
     "protonet": [],
     "feature_extraction": [],
+    "contrastive_256": ["data.max_length=256"],  # a variant, not in the default methods: SetFit's token limit
     "finetune": ["training.learning_rate=1e-4", "training.epochs=5", "training.batch_size=16",
                  "training.eval_every_epoch=false"],
 }
@@ -73,6 +75,21 @@ def read_sst2() -> tuple[list[str], list[str]]:
     with open(os.path.join(SHARED, "data", "sst2", "train.tsv"), encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
     return [row["sentence"].strip() for row in rows], [row["label"] for row in rows]
+
+
+def read_amazon() -> tuple[list[str], list[str]]:
+    """Blitzer et al.'s multi-domain reviews, every domain directory in ``../shared`` pooled (sorted order)."""
+    folder = os.path.join(SHARED, "data", "amazon_multidomain_sentiment")
+    texts: list[str] = []
+    labels: list[str] = []
+    for domain in sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d))):
+        table = read_reviews(os.path.join(folder, domain))
+        texts += table.data["text"]
+        labels += table.data["label"]
+    return texts, labels
+
+
+READERS = {"sst2": read_sst2, "bbc": bbc_documents, "amazon": read_amazon}
 
 
 def write_csv(path: str, texts: list[str], labels: list[str]) -> str:
@@ -86,7 +103,7 @@ def write_csv(path: str, texts: list[str], labels: list[str]) -> str:
 
 def prepare(out: str, name: str, test_size: int, shots: int, seeds: list[int]) -> dict[str, str]:
     """A stratified test set held out first (seed 2007), then ``shots`` per class from the rest for every seed."""
-    texts, labels = read_sst2() if name == "sst2" else bbc_documents()
+    texts, labels = READERS[name]()
     classes = sorted(set(labels))
     rng = np.random.default_rng(2007)
     members = {label: rng.permutation([i for i, y in enumerate(labels) if y == label]).tolist() for label in classes}
@@ -133,14 +150,15 @@ def run_setfit(out: str, train_path: str, test_path: str, seed: int) -> dict:
 
 
 def run_transferkit(out: str, method: str, train_path: str, test_path: str, seed: int) -> dict:
-    overrides = ["model=minilm-l6", f"strategy={method}", f"data.train={train_path}", f"data.eval={train_path}",
+    strategy = method.split("_256")[0]
+    overrides = ["model=minilm-l6", f"strategy={strategy}", f"data.train={train_path}", f"data.eval={train_path}",
                  f"data.test={test_path}", "data.text_column=text", "data.label_column=label",
                  f"training.seed={seed}", "training.progress=false", "training.checkpoint_every=0", f"output={out}",
                  *SETTINGS[method]]
     result = train(None, overrides)
     metrics = result.metrics
     pairs = None
-    if method == "contrastive":  # the pairs its sampler draws (at most R rounds, fewer where pairs would repeat)
+    if strategy == "contrastive":  # the pairs its sampler draws (at most R rounds, fewer where pairs would repeat)
         labels = read_csv(train_path)[1]
         classes = sorted(set(labels))
         matrix = label_matrix([classes.index(y) for y in labels])
@@ -222,6 +240,7 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--sst2-test", type=int, default=2000)
     parser.add_argument("--bbc-test", type=int, default=1000)
+    parser.add_argument("--amazon-test", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for every method (0 = torch's default)")
     args = parser.parse_args()
     if args.threads:
@@ -237,7 +256,7 @@ def main() -> None:
     lines = [f"Few-shot, {args.shots} labels per class, {len(seeds)} seeds (MiniLM-L6), {args.threads or 'default'} "
              f"torch thread(s); CPU: {cpu_flags()}", ""]
     for dataset in args.datasets.split(","):
-        files = prepare(out, dataset, args.sst2_test if dataset == "sst2" else args.bbc_test, args.shots, seeds)
+        files = prepare(out, dataset, getattr(args, f"{dataset}_test"), args.shots, seeds)
         results: dict[str, dict[int, dict]] = {m: {} for m in methods}
         for seed in seeds:  # the order rotates with the seed, so no method always runs first or last
             for method in methods[seed % len(methods):] + methods[: seed % len(methods)]:

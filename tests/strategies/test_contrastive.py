@@ -23,7 +23,7 @@ from transferkit.core.errors import UserError
 from transferkit.data.collate import PaddingCollator
 from transferkit.data.pairs import PairSource, check_pairable, distinct_pairs, label_matrix, pair_rounds, sample_pairs
 from transferkit.experiments.api import load as load_model
-from transferkit.experiments.run import train
+from transferkit.experiments.run import components, resolve_training, train
 from transferkit.strategies import STRATEGIES
 from transferkit.strategies.contrastive import Contrastive, ContrastiveConfig
 from transferkit.testing import write_toy_csv
@@ -204,6 +204,18 @@ def run_config(tiny_model: str, files: dict[str, str], output: str, strategy: st
         "model": tiny_model, "strategy": strategy, "output": output,
         "data": {"train": files["train"], "eval": files["eval"], "text_column": "sentence", "max_length": 64, **data},
         "training": {"seed": seed, "learning_rate": 3e-3, "progress": False, "checkpoint_every": 0}})
+
+
+@pytest.mark.parametrize(("strategy", "given", "expected"),
+                         [("contrastive", None, 256), ("contrastive", 64, 64), ("finetune", None, 128),
+                          ("feature_extraction", None, 128), ("protonet", 512, 512)])
+def test_contrastive_reads_256_tokens_where_the_others_read_128_unless_the_user_sets_a_length(
+        tiny_model: str, toy_files: dict[str, str], strategy: str, given: int | None, expected: int) -> None:
+    """SetFit's input length for the pair training (``data_defaults``); the resolved value is what the run uses
+    and saves."""
+    config = run_config(tiny_model, toy_files, "unused", strategy, 0, max_length=given)
+    assert config.data.max_length == given
+    assert resolve_training(config, components(config)).data.max_length == expected
 
 
 def test_a_class_with_one_labelled_example_fails_before_training(tiny_model: str, toy_files: dict[str, str],

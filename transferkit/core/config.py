@@ -118,7 +118,9 @@ class DataConfig:
     budget: float | None = option(None, "label budget: k examples per class (int >= 1) or a fraction (0-1)")
     max_train_examples: int | None = option(None, "cap on training examples after budgeting (stratified)")
     max_eval_examples: int | None = option(None, "cap on eval examples (stratified sample; speeds up grids)")
-    max_length: int = option(128, "maximum tokens per example (longer ones are truncated)")
+    max_length: int | None = option(
+        None, "maximum tokens per example (longer ones are truncated); null = the strategy's default: 128, "
+              "256 for contrastive (SetFit's length for MiniLM)")
     unk_warning: float = option(
         0.05, "warn (once per data set, at train and predict time) when more than this share of a sample's tokens "
               "map to the tokenizer's unknown token, e.g. Chinese text under an English-only model; 0 disables")

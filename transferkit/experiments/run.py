@@ -126,11 +126,12 @@ def _check_teacher(config: RunConfig, strategy: Strategy, task_name: str) -> Non
 
 
 def resolve_training(config: RunConfig, parts: Components) -> RunConfig:
-    """The strategy's training defaults where the user left a value unset, and the task's selection metric."""
+    """The strategy's training and data defaults where the user left a value unset, and the task's selection
+    metric."""
     training = parts.strategy.resolve_training(config.training)
     if training.metric_for_best is None:
         training = dataclasses.replace(training, metric_for_best=parts.task_cls.primary_metric)
-    return dataclasses.replace(config, training=training)
+    return dataclasses.replace(config, training=training, data=parts.strategy.resolve_data(config.data))
 
 
 def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None = None) -> RunResult:

@@ -20,7 +20,8 @@ without, e.g. ``{"target_unlabeled"}`` for domain adaptation: checked before any
 prototypical episodes) and fit the task head only afterwards: the composition root encodes the
 training set with the trained encoder and calls ``fit_head``, which must return True.
 ``training_defaults`` are training settings the method needs to work at all (LoRA's learning
-rate is ~20x full fine-tuning's); they apply unless the user sets the value.
+rate is ~20x full fine-tuning's); they apply unless the user sets the value; ``data_defaults``
+likewise for data settings (contrastive reads 256 tokens where the others read 128).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class Strategy:
     multi_task: ClassVar[bool] = False
     head_after_training: ClassVar[bool] = False
     training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 5e-5}
+    data_defaults: ClassVar[dict[str, Any]] = {}
+    """Data settings this strategy sets where the user left them null (``resolve_data``), e.g. ``max_length``."""
     task_defaults: ClassVar[dict[str, Any]] = {}
     """Task options this strategy sets where the user left them null and the task has them (e.g. contrastive's
     ``normalize: true``); resolved once (``resolve_task``), before the task is built, so the saved config holds it."""
@@ -165,6 +168,11 @@ class Strategy:
         defaults = {"eval_every_epoch": True, "epochs": 3, "batch_size": 32, **self.training_defaults}
         unset = {key: value for key, value in defaults.items() if getattr(training, key) is None}
         return dataclasses.replace(training, **unset)
+
+    def resolve_data(self, data: Any) -> Any:
+        """``data`` with this strategy's ``data_defaults`` filled in where the user left a value unset (None)."""
+        defaults = {"max_length": 128, **self.data_defaults}
+        return dataclasses.replace(data, **{k: v for k, v in defaults.items() if getattr(data, k) is None})
 
     def resolve_task(self, task_config: Any) -> Any:
         """``task_config`` with this strategy's ``task_defaults`` where the task has the option and the user left it

@@ -69,6 +69,9 @@ def check_declares_contract(case: StrategyCase) -> None:
     unknown = set(cls.training_defaults) - {f.name for f in dataclasses.fields(TrainingConfig)}
     if unknown:
         _fail("training_defaults name training settings", ", ".join(sorted(unknown)))
+    unknown = set(cls.data_defaults) - {f.name for f in dataclasses.fields(DataConfig)}
+    if unknown:
+        _fail("data_defaults name data settings", ", ".join(sorted(unknown)))
     _config_checks(cls)
 
 
