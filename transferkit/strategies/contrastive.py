@@ -27,10 +27,10 @@ unless the user sets it), as SetFit's does where the sentence encoder ends in a 
 (all-MiniLM-L6-v2 does).  Measured at 8 SST-2 labels per class over 5 seeds, the same trained encoders
 scored 0.629 with the head on raw pooled features and 0.646 on unit-length ones (BBC News, 2 seeds: 0.944
 and 0.943).  Inputs are read up to 256 tokens (``data_defaults``; the other strategies' default is 128), the
-length SetFit reads with all-MiniLM-L6-v2 (its ``max_seq_length``).  Measured on long texts, where it
-costs about 2x the training time: on Blitzer et al.'s Amazon reviews (half are longer than 128 tokens; 8 per class, 5 seeds) 256 tokens
-scored 0.563 against 0.555 at 128, at 2x the CPU time (``benchmarks/fewshot_vs_setfit.py --datasets amazon``);
-on BBC News 0.942 against 0.942 (+0.06 points), at 2.4x.
+length SetFit reads with all-MiniLM-L6-v2 (its ``max_seq_length``).  Measured at 8 labels per class over
+5 seeds (``benchmarks/fewshot_vs_setfit.py``): on Blitzer et al.'s Amazon reviews, half of them longer than
+128 tokens, 256 tokens scored 0.563 against 0.555 at 128, at 2x the CPU time; on BBC News 0.942 against
+0.942 (+0.06 points), at 2.4x.
 """
 
 from __future__ import annotations
