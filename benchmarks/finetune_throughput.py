@@ -152,7 +152,7 @@ def run_transferkit(args: argparse.Namespace, split: Split, precision: str) -> d
     from transferkit.core.machine import autocast, resolve_precision
     from transferkit.data import PaddingCollator
     from transferkit.experiments.api import make_config
-    from transferkit.experiments.run import components, resolve_training
+    from transferkit.experiments.run import components, resolve_defaults
     from transferkit.models import load_backbone
     from transferkit.modules import TaskModel
     from transferkit.modules.inference import run_batches
@@ -161,7 +161,7 @@ def run_transferkit(args: argparse.Namespace, split: Split, precision: str) -> d
     with tempfile.TemporaryDirectory() as tmp:
         config = make_config(None, tk_overrides(args, os.path.join(tmp, "run"), precision))
         parts = components(config)
-        config = resolve_training(config, parts)
+        config = resolve_defaults(config, parts)
         task = parts.task_cls(parts.task_config, split.label_names)
         seed_everything(config.training.seed)
         loaded = load_backbone(config.model)

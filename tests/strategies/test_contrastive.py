@@ -23,7 +23,7 @@ from transferkit.core.errors import UserError
 from transferkit.data.collate import PaddingCollator
 from transferkit.data.pairs import PairSource, check_pairable, distinct_pairs, label_matrix, pair_rounds, sample_pairs
 from transferkit.experiments.api import load as load_model
-from transferkit.experiments.run import components, resolve_training, train
+from transferkit.experiments.run import components, resolve_defaults, train
 from transferkit.strategies import STRATEGIES
 from transferkit.strategies.contrastive import Contrastive, ContrastiveConfig
 from transferkit.testing import write_toy_csv
@@ -215,7 +215,7 @@ def test_contrastive_reads_256_tokens_where_the_others_read_128_unless_the_user_
     and saves."""
     config = run_config(tiny_model, toy_files, "unused", strategy, 0, max_length=given)
     assert config.data.max_length == given
-    assert resolve_training(config, components(config)).data.max_length == expected
+    assert resolve_defaults(config, components(config)).data.max_length == expected
 
 
 def test_a_class_with_one_labelled_example_fails_before_training(tiny_model: str, toy_files: dict[str, str],

@@ -125,7 +125,7 @@ def _check_teacher(config: RunConfig, strategy: Strategy, task_name: str) -> Non
         check_teacher(config.teacher, task_name)
 
 
-def resolve_training(config: RunConfig, parts: Components) -> RunConfig:
+def resolve_defaults(config: RunConfig, parts: Components) -> RunConfig:
     """The strategy's training and data defaults where the user left a value unset, and the task's selection
     metric."""
     training = parts.strategy.resolve_training(config.training)
@@ -143,7 +143,7 @@ def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None 
     run.check()
     if parts.strategy.source_kind != "none":
         parts.strategy.check_source(config.model)
-    config = resolve_training(config, parts)
+    config = resolve_defaults(config, parts)
     splits = parts.task_cls.read_splits(config.data, parts.task_config, config.training.seed)
     task = parts.task_cls(parts.task_config, splits.labels)
     specs = source_configs(config.data.sources)

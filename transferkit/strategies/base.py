@@ -41,6 +41,12 @@ from transferkit.models.loading import LoadedModel, load_backbone
 SourceKind = Literal["transformer", "vectors", "none"]
 
 
+def fill_unset(config: Any, defaults: dict[str, Any]) -> Any:
+    """The dataclass ``config`` with ``defaults`` for its fields that are None (unset); other keys are skipped."""
+    unset = {f.name for f in dataclasses.fields(config) if getattr(config, f.name) is None}
+    return dataclasses.replace(config, **{key: value for key, value in defaults.items() if key in unset})
+
+
 class Strategy:
     """How a pretrained model is adapted.  Subclasses set the class attributes and a ``Config`` dataclass."""
 
@@ -165,20 +171,16 @@ class Strategy:
 
     def resolve_training(self, training: Any) -> Any:
         """``training`` with this strategy's ``training_defaults`` filled in where the user left a value unset (None)."""
-        defaults = {"eval_every_epoch": True, "epochs": 3, "batch_size": 32, **self.training_defaults}
-        unset = {key: value for key, value in defaults.items() if getattr(training, key) is None}
-        return dataclasses.replace(training, **unset)
+        return fill_unset(training, {"eval_every_epoch": True, "epochs": 3, "batch_size": 32, **self.training_defaults})
 
     def resolve_data(self, data: Any) -> Any:
         """``data`` with this strategy's ``data_defaults`` filled in where the user left a value unset (None)."""
-        defaults = {"max_length": 128, **self.data_defaults}
-        return dataclasses.replace(data, **{k: v for k, v in defaults.items() if getattr(data, k) is None})
+        return fill_unset(data, {"max_length": 128, **self.data_defaults})
 
     def resolve_task(self, task_config: Any) -> Any:
         """``task_config`` with this strategy's ``task_defaults`` where the task has the option and the user left it
         unset (None); options the task lacks are skipped (``normalize`` means nothing to NER)."""
-        unset = {name for name, value in dataclasses.asdict(task_config).items() if value is None}
-        return dataclasses.replace(task_config, **{k: v for k, v in self.task_defaults.items() if k in unset})
+        return fill_unset(task_config, self.task_defaults)
 
     def options(self) -> dict[str, Any]:
         """The validated options, as saved in config.yaml."""
