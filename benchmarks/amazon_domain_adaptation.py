@@ -258,10 +258,15 @@ def mlm_control(args: argparse.Namespace, files: dict, target: str) -> None:
     passes as warm-up + DAPT take, scored on the same held-out texts and masks; prints the held-out loss per pass."""
     from transferkit.core.config import TrainingConfig
     from transferkit.data.collate import PaddingCollator
-    from transferkit.experiments.pretraining import MaskedLMObjective, _source, _split, heldout_loss
+    from transferkit.data.sources import SingleSource
     from transferkit.models.loading import load_backbone
     from transferkit.modules.masked_lm import MaskedLanguageModel, MaskedLMHead, MaskingVocabulary
-    from transferkit.strategies.continued_pretraining import MaskedLMConfig
+    from transferkit.strategies.continued_pretraining.stage import (
+        MaskedLMConfig,
+        MaskedLMObjective,
+        _split,
+        heldout_loss,
+    )
     from transferkit.training import Trainer
 
     options = MaskedLMConfig()
@@ -275,7 +280,7 @@ def mlm_control(args: argparse.Namespace, files: dict, target: str) -> None:
                               learning_rate=options.head_warmup_learning_rate, seed=options.seed,
                               metric_for_best="mlm_loss", checkpoint_every=0, progress=False)
     fit = Trainer(MaskedLMObjective(), settings).fit(
-        model, _source(train_rows, collator, settings), lambda m: {"mlm_loss": heldout_loss(m, heldout, collator, 128)})
+        model, SingleSource.from_config(train_rows, collator, settings), lambda m: {"mlm_loss": heldout_loss(m, heldout, collator, 128)})
     print(f"{target}: head-only held-out MLM loss per pass:",
           [round(e["eval"]["mlm_loss"], 3) for e in fit.history if "eval" in e], flush=True)
 

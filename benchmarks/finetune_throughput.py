@@ -26,7 +26,7 @@ transferkit RSS <= each HF RSS).  The exit code is always 0: a benchmark, not a 
 What is measured.  ``samples/s`` = train examples x epochs / seconds of the optimisation
 loop only: model loading, tokenisation, evaluation and saving are excluded on both sides.
 transferkit: ``FitResult.train_seconds`` of ``Trainer.fit(model, features, evaluate=None)``
-(the pieces are wired like ``transferkit/experiments/run.py::fit_predictor``, so no
+(the pieces are wired like ``transferkit/strategies/neural.py::NeuralStrategy.fit``, so no
 per-epoch evaluation runs inside the timed loop).  HF: ``TrainOutput.metrics["train_runtime"]``
 with evaluation, checkpointing, logging and tqdm off.  ``pad %`` = padding tokens / all
 tokens fed to the encoder (a pass-through wrapper around each collator counts them);
@@ -146,7 +146,7 @@ def tk_overrides(args: argparse.Namespace, output: str, precision: str = "no") -
 
 
 def run_transferkit(args: argparse.Namespace, split: Split, precision: str) -> dict[str, Any]:
-    """Wired like experiments/run.py::fit_predictor, but fit(evaluate=None) so only the loop is timed; evaluated
+    """Wired like strategies/neural.py::NeuralStrategy.fit, but fit(evaluate=None) so only the loop is timed; evaluated
     under the run's resolved precision, as its predictor would."""
     from transferkit.core.contracts import TextExamples
     from transferkit.core.machine import autocast, resolve_precision
@@ -165,7 +165,7 @@ def run_transferkit(args: argparse.Namespace, split: Split, precision: str) -> d
         task = parts.task_cls(parts.task_config, split.label_names)
         seed_everything(config.training.seed)
         loaded = load_backbone(config.model)
-        head = task.build_head(loaded.backbone.config.hidden_size, 0)
+        head = task.build_head(loaded.backbone, 0)
         model = parts.strategy.prepare(TaskModel(loaded.backbone, head, task, layer=task.config.layer))
         features = task.featurize(TextExamples(split.train_texts, split.train_labels), loaded.tokenizer,
                                   args.max_length)

@@ -9,14 +9,12 @@ import os
 import pytest
 
 from transferkit.core.config import RunConfig
-from transferkit.core.contracts import Pretraining
 from transferkit.core.errors import UserError
 from transferkit.experiments.api import train
-from transferkit.experiments.pretraining import continue_pretraining
 from transferkit.experiments.run import components
 from transferkit.models.loading import load_backbone
 from transferkit.modules.masked_lm import MaskedLMHead
-from transferkit.strategies.continued_pretraining import MaskedLMConfig
+from transferkit.strategies.continued_pretraining.stage import MaskedLMConfig, Pretraining, continue_pretraining
 
 
 def config(strategy: str, toy_files: dict, tiny_model: str, output: str, seed: int = 0, **options) -> dict:
@@ -46,8 +44,7 @@ def test_bad_masked_lm_options_fail_before_any_work(option: str, value: float, t
 def test_an_empty_corpus_is_a_one_line_error(tiny_model: str) -> None:
     loaded = load_backbone(tiny_model)
     with pytest.raises(UserError, match="holds no text"):
-        continue_pretraining(loaded, ["", "  "], Pretraining("target_unlabeled", MaskedLMConfig()),
-                             RunConfig().training, 32, None)
+        continue_pretraining(None, loaded, ["", "  "], Pretraining("target_unlabeled", MaskedLMConfig()))
 
 
 def test_dapt_lowers_heldout_mlm_loss_saves_a_startable_encoder_and_is_shared_by_seeds(
@@ -95,7 +92,7 @@ def test_heldout_loss_scores_on_the_models_device() -> None:
     import torch
 
     from transferkit.data.collate import PaddingCollator
-    from transferkit.experiments.pretraining import heldout_loss
+    from transferkit.strategies.continued_pretraining.stage import heldout_loss
 
     class Recorder(torch.nn.Module):
         def __init__(self) -> None:

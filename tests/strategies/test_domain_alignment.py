@@ -44,20 +44,23 @@ def test_target_text_identical_to_the_source_warns(caplog) -> None:
 
 
 def test_monitor_feeds_the_schedule_logs_accuracy_and_flags_a_discriminator_at_chance(caplog) -> None:
-    strategy = Dann(DannConfig())
-    monitor = DomainMonitor(strategy)
+    from types import SimpleNamespace
+
+    alignment = SimpleNamespace(progress=0.0)  # the alignment module, whose schedule reads the progress
+    model = SimpleNamespace(auxiliary={"alignment": alignment})
+    monitor = DomainMonitor()
     state = TrainState(total_steps=10)
-    monitor.on_fit_start(state, None)
+    monitor.on_fit_start(state, model)
     with caplog.at_level(logging.INFO, logger="transferkit"):
         for step in range(1, 6):
             state.step = step
-            monitor.on_step_end(state, None, Losses(None, {"task": 0.5, "align": 0.693, "domain_accuracy": 0.51}))
-        assert strategy.progress == 0.5
-        monitor.on_epoch_start(state, None)
+            monitor.on_step_end(state, model, Losses(None, {"task": 0.5, "align": 0.693, "domain_accuracy": 0.51}))
+        assert alignment.progress == 0.5
+        monitor.on_epoch_start(state, model)
     entry = state.history[-1]["domain"]
     assert entry["accuracy"] == pytest.approx(0.51) and entry["loss"] == pytest.approx(0.693)
     assert "at chance" in caplog.text
-    restored = DomainMonitor(strategy)
+    restored = DomainMonitor()
     restored.load_state_dict(monitor.state_dict())
     assert restored.first_epoch == pytest.approx(0.51)
 
@@ -87,22 +90,25 @@ def test_target_monitor_logs_the_predicted_classes_and_warns_when_a_class_starve
 
     from transferkit.strategies.domain_alignment import TargetMonitor
 
-    strategy = Mmd(MmdConfig())
     model = SimpleNamespace(task=SimpleNamespace(labels=["negative", "positive"]))
-    monitor = TargetMonitor(strategy)
+    monitor = TargetMonitor()
     state = TrainState(total_steps=4)
     balanced = torch.tensor([[2.0, 0.0], [0.0, 2.0], [0.0, 1.0], [1.0, 0.0]])
+
+    def step(labels: torch.Tensor, target_logits: torch.Tensor) -> None:  # what the loss reports after each step
+        monitor.on_step_end(state, model, Losses(None, {}, {"source_labels": labels, "target_logits": target_logits}))
+
     with caplog.at_level(logging.INFO, logger="transferkit"):
-        strategy.counts.add(torch.tensor([0, 1, 0, 1]), balanced)
-        strategy.counts.add(torch.tensor([0, 1]), balanced[:2])
+        step(torch.tensor([0, 1, 0, 1]), balanced)
+        step(torch.tensor([0, 1]), balanced[:2])
         monitor.on_epoch_start(state, model)
         assert state.history[-1]["target_predictions"] == {"negative": 0.5, "positive": 0.5}
         assert "collapsing" not in caplog.text
-        strategy.counts.add(torch.tensor([0, 1, 0, 1]), torch.tensor([[2.0, 0.0]] * 9 + [[0.0, 2.0]]))
-        restored = TargetMonitor(strategy)
+        step(torch.tensor([0, 1, 0, 1]), torch.tensor([[2.0, 0.0]] * 9 + [[0.0, 2.0]]))
+        restored = TargetMonitor()
         restored.load_state_dict(monitor.state_dict())
         restored.on_fit_end(state, model)
     assert state.history[-1]["target_predictions"] == pytest.approx({"negative": 0.9, "positive": 0.1})
     assert "predicts positive on under half as many target examples" in caplog.text
-    monitor.on_fit_end(state, model)  # nothing new seen: no second entry
+    restored.on_fit_end(state, model)  # nothing new seen since its report: no further entry
     assert len(state.history) == 2

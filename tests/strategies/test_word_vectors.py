@@ -169,14 +169,14 @@ def test_coverage_is_reported_and_low_coverage_warns(tmp_path: Path, toy_files, 
     assert len(warnings) == 1 and "cover only 5.6% of the 18 vocabulary types" in warnings[0], warnings
 
 
-def test_check_source_fails_fast(tmp_path: Path, tiny_model: str) -> None:
+def test_check_model_fails_fast(tmp_path: Path, tiny_model: str) -> None:
     strategy = WordVectors()
-    one_line_error(lambda: strategy.check_source("minilm-l6"), "strategy word_vectors needs static word vectors",
+    one_line_error(lambda: strategy.check_model("minilm-l6"), "strategy word_vectors needs static word vectors",
                    "got transformer model 'minilm-l6'")
-    one_line_error(lambda: strategy.check_source(tiny_model), "got transformer model")
-    one_line_error(lambda: strategy.check_source(str(tmp_path / "missing.vec")), "vectors file not found")
+    one_line_error(lambda: strategy.check_model(tiny_model), "got transformer model")
+    one_line_error(lambda: strategy.check_model(str(tmp_path / "missing.vec")), "vectors file not found")
     (tmp_path / "v.kv").write_bytes(b"\x80\x04junk")
-    one_line_error(lambda: strategy.check_source(str(tmp_path / "v.kv")), "is a pickle")
+    one_line_error(lambda: strategy.check_model(str(tmp_path / "v.kv")), "is a pickle")
 
 
 def test_other_strategies_refuse_glove(toy_files, tmp_path, capsys, monkeypatch) -> None:

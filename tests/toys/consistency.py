@@ -18,7 +18,7 @@ from transferkit.core.config import option
 from transferkit.core.contracts import Batch, Losses
 from transferkit.data.sources import SingleSource, ZippedSources
 from transferkit.strategies import STRATEGIES
-from transferkit.strategies.base import Strategy
+from transferkit.strategies.neural import NeuralStrategy
 
 
 @dataclass
@@ -26,7 +26,7 @@ class ConsistencyConfig:
     weight: float = option(0.1, "λ: weight of the target entropy term")
 
 
-class ToyConsistency(Strategy):
+class ToyConsistency(NeuralStrategy):
     """Full fine-tuning on the source plus entropy minimisation on unlabelled target text (the base class's
     defaults do the rest: every parameter trains, the pretrained transformer is the source)."""
 

@@ -26,7 +26,7 @@ from transferkit.data.task_splits import load_tagged_splits
 from transferkit.experiments.run import train
 from transferkit.models.loading import load_backbone
 from transferkit.modules.inference import run_ragged
-from transferkit.strategies.base import Strategy
+from transferkit.strategies.neural import NeuralStrategy
 from transferkit.tasks import ClassificationTask, TokenClassificationConfig, TokenClassificationTask
 from transferkit.testing import write_toy_conll, write_toy_csv
 from transferkit.training import Trainer, seed_everything
@@ -117,7 +117,7 @@ def test_two_source_run_resumes_after_sigkill_to_the_same_predictions(tiny_model
             assert probability == pytest.approx(b["probabilities"][label], abs=1e-6)
 
 
-class ToyMultiTask(Strategy):
+class ToyMultiTask(NeuralStrategy):
     """Classification + NER heads on one encoder; each step trains the task its batch comes from,
     ``L = Σ_t λ_t L_t`` over the tasks of the step (one task per step under :class:`MixedSources`)."""
 

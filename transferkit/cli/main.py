@@ -199,7 +199,7 @@ def strategies() -> None:
 
     for name in STRATEGIES.names():
         cls = STRATEGIES.get(name)
-        typer.echo(f"{name} ({cls.kind}; tasks: {', '.join(sorted(cls.supports))})")
+        typer.echo(f"{name} (tasks: {', '.join(sorted(cls.supports))})")
         for field, _, default, help_text in describe(cls.Config):
             typer.echo(f"    {field} = {default!r}: {help_text}")
 

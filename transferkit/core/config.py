@@ -161,6 +161,16 @@ class TrainingConfig:
     progress: bool = option(True, "show a progress bar")
 
 
+TRAINING_DEFAULTS: dict[str, Any] = {"eval_every_epoch": True, "epochs": 3, "batch_size": 32, "learning_rate": 5e-5}
+"""Training settings that are null (unset) until resolved: these values, unless a strategy declares its own."""
+
+
+def fill_unset(config: Any, defaults: dict[str, Any]) -> Any:
+    """The dataclass ``config`` with ``defaults`` for its fields that are None (unset); other keys are skipped."""
+    unset = {f.name for f in dataclasses.fields(config) if getattr(config, f.name) is None}
+    return dataclasses.replace(config, **{key: value for key, value in defaults.items() if key in unset})
+
+
 @dataclass
 class RunConfig:
     """Everything needed to reproduce one run."""

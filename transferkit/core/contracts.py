@@ -2,10 +2,12 @@
 
 A **Task** knows its data and its head, not how the model is adapted: it reads its files,
 splits them, featurises, computes the loss, runs inference, decodes, scores and writes
-prediction records.  A **Strategy** (``transferkit.strategies.base.Strategy``, a base class
-with a default for every hook) knows how to adapt a model, not what the task is.  The
-composition root, the Trainer, evaluation and serving call only the hooks declared here
-and there: they never probe a task or a strategy for optional attributes.
+prediction records.  A **Strategy** (``transferkit.strategies.base.Strategy``) knows how to
+adapt a model, not what the task is: its ``fit(ctx)`` runs the method's whole plan over a
+:class:`RunContext` (the run's services, implemented once by ``experiments.context``) and returns
+:class:`Fitted`.  The Trainer drives an :class:`Objective`.  The composition root, the Trainer,
+evaluation and serving call only the hooks declared here and on the ``Strategy`` base class:
+they never probe a task or a strategy for optional attributes.
 Tensors appear only as ``Any`` here: ``core`` stays free of torch.
 """
 
@@ -28,6 +30,9 @@ class Losses:
 
     total: Any
     parts: dict[str, float] = field(default_factory=dict)
+    observed: dict[str, Any] = field(default_factory=dict)
+    """Tensors the step computed that a strategy's own callbacks read (e.g. the target logits a domain
+    monitor counts); never logged."""
 
 
 @dataclass
@@ -105,7 +110,6 @@ class Task(Protocol):
     def data_summary(self, examples: Any) -> dict[str, Any]: ...
     def build_model(self, loaded: Any, mlp_hidden: int = 0) -> Any: ...
     def model_from_config(self, config: Any, mlp_hidden: int = 0) -> Any: ...
-    def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> Any: ...
     def featurize(self, examples: Any, tokenizer: Any, max_length: int) -> list[dict[str, Any]]: ...
     def loss(self, outputs: dict[str, Any], batch: Batch) -> Any: ...
     def infer(self, model: Any, features: list[dict[str, Any]], collator: Any, batch_size: int) -> Any: ...
@@ -117,22 +121,6 @@ class Task(Protocol):
     def probabilities(self, predictions: Any) -> Any: ...
     def write_predictions(self, path: str, predictions: Any, examples: Any) -> int: ...
     def transformers_head(self, model: Any) -> tuple[str, dict[str, str]] | None: ...
-
-
-StrategyKind = Literal["neural", "frozen", "classical"]
-
-
-@dataclass
-class Pretraining:
-    """Continued pretraining a strategy asks for before its task model is built (DAPT, TAPT, UDALM).
-
-    ``corpus`` names the unlabelled text: ``"train"`` (the task's own training texts, TAPT) or a data
-    source (``data.sources.NAME``, e.g. ``target_unlabeled`` for DAPT); ``config`` holds the stage's
-    options (``strategies.continued_pretraining.MaskedLMConfig``).
-    """
-
-    corpus: str
-    config: Any
 
 
 @runtime_checkable
@@ -222,3 +210,79 @@ class Callback:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+
+
+# ---- what a strategy's plan runs on, and what it returns ---------------------------------------
+class Objective(Protocol):
+    """What the Trainer optimises: parameter groups (frozen parameters absent, so they carry no optimizer
+    state), the loss of one batch, and callbacks.  A neural strategy is one; a stage of a method's plan may
+    bring its own (continued pretraining's masked-LM objective)."""
+
+    def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float,
+                     weight_decay: float) -> list[dict[str, Any]]: ...
+    def loss(self, model: Any, batch: Batch) -> Losses: ...
+    def callbacks(self) -> list[Callback]: ...
+
+
+@dataclass
+class FinishedRun:
+    """A finished neural run loaded to learn from (a teacher) or to start from: its predictor (a LoRA/BitFit delta
+    merged into full weights, in eval mode) and the sha256 of its saved weights."""
+
+    path: str
+    predictor: Any
+    fingerprint: str
+
+
+@dataclass
+class Fitted:
+    """What a strategy's plan returns to the composition root, which evaluates and saves it.
+
+    ``fit`` is the Trainer's result of the plan's main training stage (``history``, ``best_step``, ``steps``;
+    None when no Trainer stage ran, e.g. a closed-form head), ``parameters`` the (trainable, total) counts,
+    ``info`` facts about the source recorded under ``encoder`` in metrics.json (continued pretraining's curve,
+    word-vector coverage), ``metrics`` further metrics the plan computed (a multi-task run's other tasks).
+    """
+
+    predictor: Predictor
+    fit: Any = None
+    parameters: tuple[int, int] = (0, 0)
+    info: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class RunContext(Protocol):
+    """The services one run offers a strategy's plan; ``experiments.context.Context`` implements it, once.
+
+    ``config`` is the run's resolved ``RunConfig`` (model, data, training, teacher, init_from), ``task`` the
+    run's task (with its labels), ``splits`` its train/eval/test examples.
+    """
+
+    config: Any
+    task: Any
+    splits: Splits
+
+    def source(self, name: str) -> Any:
+        """The examples of data source ``data.sources.NAME``, read by the run's task (once)."""
+    def sources(self) -> dict[str, Any]:
+        """Every data source of the run, read by the run's task: ``{name: examples}``."""
+    def load_run(self, run_dir: str) -> FinishedRun:
+        """A finished neural run of this task (a teacher), loaded for inference."""
+    def start_from_run(self, model: Any) -> tuple[dict[str, Any], str] | None:
+        """``init_from``: copy that run's encoder (and head, when its labels match) into ``model``; returns
+        (what was copied, for ``transferkit.json``; the fingerprint of that run's weights), or None when the
+        run sets no ``init_from``."""
+    def predictor(self, model: Any, loaded: Any, meta: dict[str, Any]) -> Any:
+        """The predictor the run evaluates and saves for the task model ``model`` on source ``loaded``,
+        with ``meta`` for ``transferkit.json``; the run's data sets are checked against it ([UNK] rate)."""
+    def cached(self, key: dict[str, Any], examples: Any, encode: Any) -> Any:
+        """``encode(examples) -> (n, dim)`` through the on-disk embedding cache, keyed by ``key`` + each text."""
+    def train(self, objective: Objective, model: Any, batches: Any, evaluate: Any = None,
+              training: Any = None, resumable: bool = True) -> Any:
+        """The one Trainer on ``batches`` with ``objective``: ``training`` settings (default: the run's),
+        per-epoch ``evaluate(model) -> metrics`` (best state restored); ``resumable`` stages checkpoint into the
+        run and continue on ``--resume``.  Returns the Trainer's ``FitResult``."""
+    def cache_dir(self) -> str:
+        """transferkit's cache directory (``$TRANSFERKIT_CACHE``): stages that outlive a run keep results there."""
+    def run_path(self, name: str) -> str:
+        """A path inside the run directory being written (e.g. ``adapted_encoder``)."""

@@ -60,14 +60,15 @@ def _measured_on(metrics: dict[str, Any]) -> str:
 
 def model_card(config: dict[str, Any], metrics: dict[str, Any], data_summary: dict[str, Any]) -> str:
     """A short, honest card: source model, strategy, data, metrics with CIs, limits."""
-    strategy = config["strategy"]
-    options = ", ".join(f"{k}={v}" for k, v in strategy.items() if k != "name") or "defaults"
+    method = config["strategy"]
+    options = ", ".join(f"{k}={v}" for k, v in method.items() if k != "name") or "defaults"
+    no_source = (metrics.get("encoder") or {}).get("no_source_model")  # a method that reads no pretrained model
     lines = [
-        f"# Model card: {config['task']['name']} with `{strategy['name']}`",
+        f"# Model card: {config['task']['name']} with `{method['name']}`",
         "",
         "## Source model",
-        f"- reference: `{config['model']}`" if strategy["name"] != "tfidf" else "- none (TF-IDF baseline)",
-        f"- strategy: `{strategy['name']}` ({options})",
+        f"- none ({no_source})" if no_source else f"- reference: `{config['model']}`",
+        f"- strategy: `{method['name']}` ({options})",
         "",
         "## Data",
         f"- train: `{config['data']['train']}` — {data_summary['train_size']} examples after split/budget "

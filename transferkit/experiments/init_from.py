@@ -21,7 +21,7 @@ from typing import Any
 
 from transferkit.core.errors import UserError
 from transferkit.serving import NeuralPredictor
-from transferkit.serving.predictor import META_FILE, load_predictor, merge_delta, model_dir, read_meta
+from transferkit.serving.predictor import load_predictor, merge_delta, model_dir
 
 
 @dataclass(frozen=True)
@@ -36,24 +36,8 @@ class Initialisation:
         return {"run": self.run, "head": "kept" if self.head else "new (labels differ)", "fingerprint": self.fingerprint}
 
 
-def check_start(run_dir: str, model_ref: str, task_name: str, strategy: Any) -> None:
-    """Before any work: ``run_dir`` is a finished neural run of the same task, trained from ``model_ref``."""
-    where = f"init_from {run_dir}"
-    if strategy.kind == "classical":
-        raise UserError(f"{where}: strategy '{strategy.name}' trains no encoder to start from a run")
-    directory = model_dir(run_dir)
-    if not os.path.isfile(os.path.join(directory, META_FILE)):
-        raise UserError(f"{where}: not a finished neural transferkit run (no model/{META_FILE})")
-    meta = read_meta(directory)
-    if meta.get("task") != task_name:
-        raise UserError(f"{where}: that run's task is '{meta.get('task')}', this run's is '{task_name}'")
-    if meta.get("source_model") != model_ref:
-        raise UserError(f"{where}: that run was trained from model '{meta.get('source_model')}', this run loads "
-                        f"'{model_ref}': set model: {meta.get('source_model')}")
-
-
 def initialise_from(model: Any, run_dir: str, task: Any) -> Initialisation:
-    """Copy ``run_dir``'s encoder (and head when labels match) into ``model`` (checked by :func:`check_start`)."""
+    """Copy ``run_dir``'s encoder (and head when labels match) into ``model`` (checked by ``run.check_start``)."""
     predictor = load_predictor(run_dir)
     if not isinstance(predictor, NeuralPredictor):
         raise UserError(f"init_from {run_dir}: a {type(predictor).__name__} model has no encoder to start from")

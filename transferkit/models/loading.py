@@ -281,3 +281,9 @@ def save_backbone(
     tokenizer.save_pretrained(str(target))
     check_weights(target)
     return str(target)
+
+
+def base_reference(model_ref: str, fingerprint: str) -> dict[str, str]:
+    """How a delta model names its base: the catalog name when there is one, else the resolved path or hub id."""
+    ref = model_ref if get_entry(model_ref) is not None else resolve(model_ref).path_or_id
+    return {"ref": ref, "fingerprint": fingerprint}

@@ -136,6 +136,7 @@ class DomainAdversarialLoss(nn.Module):
     def __init__(self, discriminator: nn.Module) -> None:
         super().__init__()
         self.discriminator = discriminator
+        self.progress = 0.0  # training progress p in [0, 1], fed by a training callback: the reversal schedule's input
 
     def forward(self, f_s: torch.Tensor, f_t: torch.Tensor, coefficient: float = 1.0) -> DomainAdversarialOutput:
         if f_s.shape[0] == 0 or f_t.shape[0] == 0:

@@ -46,6 +46,7 @@ class MaskedLMHead(nn.Module):
 
     def __init__(self, hidden_size: int, vocab_size: int, layer_norm_eps: float = 1e-12) -> None:
         super().__init__()
+        self.masking: MaskingVocabulary | None = None  # the tokenizer's masking tables, when the head trains beside a task
         self.dense = nn.Linear(hidden_size, hidden_size)
         self.norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(vocab_size))

@@ -51,6 +51,7 @@ class PseudoLabelLoss(nn.Module):
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
         self.threshold, self.momentum, self.align_distribution = threshold, momentum, align_distribution
+        self.progress = 0.0  # training progress p in [0, 1], fed by a training callback: the ramp-up's input
         uniform = torch.full((num_classes,), 1.0 / num_classes)
         self.register_buffer("source_prior", uniform.clone())
         self.register_buffer("target_mean", uniform.clone())

@@ -47,17 +47,14 @@ class TaskModel(nn.Module):
 
     @classmethod
     def build(cls, backbone: nn.Module, task: Any, mlp_hidden: int = 0) -> TaskModel:
-        """Backbone + the task's head sized for it; an encoder may name its own pooling (``default_pooling``)."""
-        pooling = getattr(backbone, "default_pooling", "mean")  # a backbone attribute (word-vector encoders)
-        head = task.build_head(backbone.config.hidden_size, mlp_hidden, default_pooling=pooling)
-        return cls(backbone, head, task, layer=task.config.layer)
+        """Backbone + the task's head on it (``task.build_head``)."""
+        return cls(backbone, task.build_head(backbone, mlp_hidden), task, layer=task.config.layer)
 
     def add_head(self, task: Any, mlp_hidden: int = 0, name: str | None = None) -> None:
         """Another task's head on the same encoder, keyed by ``name`` (default: the task's name; two tasks of
         one kind, e.g. two classification datasets with their own labels, need names of their own)."""
         key = name or task.name
-        pooling = getattr(self.backbone, "default_pooling", "mean")
-        self.heads[key] = task.build_head(self.backbone.config.hidden_size, mlp_hidden, default_pooling=pooling)
+        self.heads[key] = task.build_head(self.backbone, mlp_hidden)
         self.tasks[key] = task
 
     def for_task(self, name: str) -> TaskModel:

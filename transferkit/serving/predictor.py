@@ -26,17 +26,18 @@ from transferkit.core.config import DataConfig, TrainingConfig, build_dataclass
 from transferkit.core.contracts import Predictor
 from transferkit.core.errors import UserError
 from transferkit.core.machine import autocast, resolve_precision
+from transferkit.core.run_files import META_FILE, model_dir, read_meta
 from transferkit.data.collate import PaddingCollator
 from transferkit.data.unknown_tokens import warn_unknown_tokens
-from transferkit.models import get_entry, load_backbone, resolve
+from transferkit.models import load_backbone
 from transferkit.modules.inference import PooledEncoder
 from transferkit.serving.hub_layout import backbone_config, load_weights, plan_layout, read_state, write_model
-from transferkit.strategies import STRATEGIES
+from transferkit.strategies import delta_strategy
 from transferkit.strategies.tfidf import TfidfPredictor
 from transferkit.tasks import TASKS
 
-META_FILE = "transferkit.json"
 logger = logging.getLogger("transferkit")
+__all__ = ["META_FILE", "NeuralPredictor", "load_predictor", "merge_delta", "model_dir", "read_meta", "write_meta"]
 
 
 class NeuralPredictor:
@@ -141,8 +142,7 @@ def _delta_model(directory: str, meta: dict[str, Any], task: Any, state: dict[st
     if loaded.fingerprint != base.get("fingerprint"):
         logger.warning("base model %s differs from the one this %s model was trained on (fingerprint changed)",
                        base["ref"], meta["strategy"])
-    strategy_cls = STRATEGIES.get(meta["strategy"])
-    strategy = strategy_cls(build_dataclass(strategy_cls.Config, meta.get("strategy_options", {}), "model strategy"))
+    strategy = delta_strategy(meta["strategy"], meta.get("strategy_options", {}), directory)
     model = strategy.prepare(task.build_model(loaded, meta.get("mlp_hidden", 0)))
     missing, unexpected = model.load_state_dict(state, strict=False)
     trained = {name for name, p in model.named_parameters() if p.requires_grad}
@@ -152,29 +152,15 @@ def _delta_model(directory: str, meta: dict[str, Any], task: Any, state: dict[st
     return model
 
 
-def base_reference(model_ref: str, fingerprint: str) -> dict[str, str]:
-    """How a delta model names its base: the catalog name when there is one, else the resolved path or hub id."""
-    ref = model_ref if get_entry(model_ref) is not None else resolve(model_ref).path_or_id
-    return {"ref": ref, "fingerprint": fingerprint}
-
-
 def merge_delta(predictor: NeuralPredictor) -> NeuralPredictor:
     """Fold a delta model into full weights (LoRA/IA³: ``W = W₀ + ΔW``); the result needs no base model."""
     if "base_model" not in predictor.meta:
         raise UserError("this model already holds full weights: nothing to merge")
-    strategy_cls = STRATEGIES.get(predictor.meta["strategy"])
-    strategy = strategy_cls(build_dataclass(strategy_cls.Config, predictor.meta.get("strategy_options", {}),
-                                            "model strategy"))
+    strategy = delta_strategy(predictor.meta["strategy"], predictor.meta.get("strategy_options", {}), "this model")
     strategy.merge(predictor.model)
     meta = {k: v for k, v in predictor.meta.items() if k != "base_model"}
     meta["merged_from"] = predictor.meta["base_model"]["ref"]
     return NeuralPredictor(predictor.model, predictor.tokenizer, predictor.max_length, meta, predictor.batch_size)
-
-
-def read_meta(directory: str) -> dict[str, Any]:
-    """A saved model directory's ``transferkit.json``."""
-    with open(os.path.join(directory, META_FILE), encoding="utf-8") as handle:
-        return json.load(handle)
 
 
 def write_meta(directory: str, meta: dict[str, Any]) -> None:
@@ -186,11 +172,6 @@ def task_from_meta(meta: dict[str, Any]) -> Any:
     """The task a saved model was trained for, with its options and labels."""
     task_cls = TASKS.get(meta["task"])
     return task_cls(build_dataclass(task_cls.Config, meta.get("task_options", {}), "model task"), meta["labels"])
-
-
-def model_dir(run_dir: str) -> str:
-    """A run directory's ``model/`` (or ``run_dir`` itself when it is a model directory)."""
-    return os.path.join(run_dir, "model") if os.path.isdir(os.path.join(run_dir, "model")) else run_dir
 
 
 def load_predictor(run_dir: str) -> Predictor:

@@ -1,8 +1,12 @@
-"""Strategies: how a pretrained model is adapted; one file each, registered by name.
+"""Strategies: how a pretrained model is adapted; one module or package each, registered by name.
 
-Adding a strategy = one new module + one line below; the contract tests pick it up.
+Adding a strategy = one new module (or package) + one line below; the contract tests pick it up.
 """
 
+from typing import Any
+
+from transferkit.core.config import build_dataclass
+from transferkit.core.errors import UserError
 from transferkit.core.registry import Registry
 from transferkit.strategies.bitfit import Bitfit
 from transferkit.strategies.continued_pretraining import Dapt, Tapt
@@ -15,6 +19,7 @@ from transferkit.strategies.finetune import Finetune
 from transferkit.strategies.lora import Lora
 from transferkit.strategies.mmd import Mmd
 from transferkit.strategies.multitask import Multitask
+from transferkit.strategies.neural import DeltaStrategy
 from transferkit.strategies.protonet import Protonet
 from transferkit.strategies.pseudo_label import PseudoLabel
 from transferkit.strategies.scratch import Scratch
@@ -27,4 +32,13 @@ for _strategy in (Bitfit, Contrastive, Coral, Dann, Dapt, Distill, FeatureExtrac
                   WordVectors):
     STRATEGIES.register(_strategy)
 
-__all__ = ["STRATEGIES", "Bitfit", "Contrastive", "Coral", "Dann", "Dapt", "Distill", "Mmd", "Multitask", "Protonet", "PseudoLabel", "Tapt", "Udalm", "FeatureExtraction", "Lora", "Finetune", "Scratch", "Tfidf", "TfidfPredictor", "WordVectors"]
+
+def delta_strategy(name: str, options: dict[str, Any], where: str) -> DeltaStrategy:
+    """The registered strategy ``name`` with ``options``, to rebuild (``prepare``) or fold (``merge``) a saved delta
+    model; ``where`` names the model in errors."""
+    strategy_cls = STRATEGIES.get(name)
+    if not issubclass(strategy_cls, DeltaStrategy):
+        raise UserError(f"{where}: strategy '{name}' saves full weights, not a delta on a base model")
+    return strategy_cls(build_dataclass(strategy_cls.Config, options, "model strategy"))
+
+__all__ = ["STRATEGIES", "DeltaStrategy", "delta_strategy", "Bitfit", "Contrastive", "Coral", "Dann", "Dapt", "Distill", "Mmd", "Multitask", "Protonet", "PseudoLabel", "Tapt", "Udalm", "FeatureExtraction", "Lora", "Finetune", "Scratch", "Tfidf", "TfidfPredictor", "WordVectors"]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from transferkit.core.config import option
-from transferkit.strategies.base import Strategy
 from transferkit.strategies.common import optimizer_groups, set_trainable
+from transferkit.strategies.neural import DeltaStrategy
 
 
 @dataclass
@@ -21,12 +21,11 @@ class BitfitConfig:
     include_layer_norm: bool = option(True, "also train LayerNorm biases (as the paper does)")
 
 
-class Bitfit(Strategy):
+class Bitfit(DeltaStrategy):
     """Frozen weights, trainable biases: the tiniest transfer baseline that still adapts the encoder."""
 
     name: ClassVar[str] = "bitfit"
     supports: ClassVar[frozenset[str]] = frozenset({"classification", "token_classification", "question_answering"})
-    saves_delta: ClassVar[bool] = True
     training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 1e-3}  # the paper's range is 1e-4..1e-3
     Config: ClassVar[type] = BitfitConfig
 

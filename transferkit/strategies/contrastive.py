@@ -16,7 +16,7 @@ pass), the encoder minimises SetFit's (Sentence-BERT's) cosine-similarity loss::
 or, with ``loss: contrastive``, Hadsell et al.'s margin loss on the cosine distance
 (:mod:`~transferkit.modules.contrastive`).
 
-Head: after training (``head_after_training``) the training rows are embedded once with the trained
+Head: after training (``EncoderThenHead``'s plan) the training rows are embedded once with the trained
 encoder and multinomial logistic regression (scikit-learn, L2, inverse strength ``C``) is fitted on
 them and copied into the linear head (:func:`~transferkit.strategies.common.fit_logistic_head`), so the
 saved model is an ordinary model.  The head is unfitted during training, so the per-epoch evaluation
@@ -42,12 +42,13 @@ import numpy as np
 from torch import nn
 
 from transferkit.core.config import option
-from transferkit.core.contracts import Batch, Losses
+from transferkit.core.contracts import Batch, Losses, RunContext
 from transferkit.core.errors import UserError
 from transferkit.data.pairs import PairSource
 from transferkit.modules.contrastive import ContrastiveLoss, CosineSimilarityLoss
-from transferkit.strategies.base import EncoderThenHead
 from transferkit.strategies.common import LogisticHeadConfig, fit_logistic_head
+from transferkit.strategies.encoder_then_head import EncoderThenHead
+from transferkit.strategies.neural import Built
 
 
 @dataclass
@@ -71,10 +72,6 @@ class Contrastive(EncoderThenHead):
     task_defaults: ClassVar[dict[str, Any]] = {"normalize": True}
     Config: ClassVar[type] = ContrastiveConfig
 
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self.label_names: list[str] = []  # the task's classes, set by prepare: error messages name them
-
     def check_task(self, task_cls: type) -> None:
         """The options are valid before any work (the data's own limits are checked when the pairs are built)."""
         c = self.config
@@ -83,15 +80,19 @@ class Contrastive(EncoderThenHead):
         if not c.margin > 0 or not c.C > 0:
             raise UserError(f"strategy.margin={c.margin} and strategy.C={c.C} must be > 0")
 
-    def prepare(self, model: Any) -> Any:
-        """The encoder trains (``EncoderThenHead``); the task's class names are kept for error messages."""
-        self.label_names = list(model.task.labels)
-        return super().prepare(model)
+    def train(self, ctx: RunContext, built: Built, features: dict[str, list[dict[str, Any]]], evaluate: Any) -> Any:
+        """The pair stage: the Trainer on :meth:`pairs` of the training rows, named by the task's classes."""
+        batches = self.pairs(features["train"], built.predictor.collator, ctx.config.training, ctx.task.labels)
+        return ctx.train(self, built.model, batches, evaluate)
 
     def batch_source(self, features: dict[str, list[dict[str, Any]]], collator: Any, config: Any) -> PairSource:
-        """``2·R·n`` pairs of the training rows an epoch; a class with one example fails here, before training."""
-        return PairSource(features["train"], collator, config.batch_size, config.seed, self.config.num_iterations,
-                          group_by_length=config.group_by_length, label_names=self.label_names)
+        return self.pairs(features["train"], collator, config, ())
+
+    def pairs(self, rows: list[dict[str, Any]], collator: Any, config: Any, label_names: Any) -> PairSource:
+        """``2·R·n`` pairs of ``rows`` an epoch; a class with one example fails here, before training (errors name
+        the class by ``label_names``)."""
+        return PairSource(rows, collator, config.batch_size, config.seed, self.config.num_iterations,
+                          group_by_length=config.group_by_length, label_names=list(label_names))
 
     def criterion(self) -> nn.Module:
         return CosineSimilarityLoss() if self.config.loss == "cosine" else ContrastiveLoss(self.config.margin)
@@ -103,7 +104,6 @@ class Contrastive(EncoderThenHead):
         loss = self.criterion()(u, v, batch["similarity"])
         return Losses(total=loss, parts={self.config.loss: float(loss.detach())})
 
-    def fit_head(self, model: Any, features: np.ndarray, labels: np.ndarray, seed: int) -> bool:
+    def fit_head(self, model: Any, features: np.ndarray, labels: np.ndarray, seed: int) -> None:
         """Logistic regression on the trained encoder's features, copied into the linear head."""
         fit_logistic_head(model, features, labels, self.config.C, self.config.max_iter, seed)
-        return True

@@ -49,16 +49,12 @@ class Dann(DomainAlignment):
     name: ClassVar[str] = "dann"
     Config: ClassVar[type] = DannConfig
 
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self.progress = 0.0  # training progress p, set by DomainMonitor every step
-
     def build_alignment(self, hidden_size: int, num_labels: int) -> nn.Module:
         return DomainAdversarialLoss(DomainDiscriminator(hidden_size, self.config.discriminator_hidden))
 
     def alignment_loss(self, module: nn.Module, source: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
                        batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        coefficient = dann_coefficient(self.progress, self.config.gamma)
+        coefficient = dann_coefficient(module.progress, self.config.gamma)  # p fed by DomainMonitor
         loss, accuracy = module(source["features"], target["features"], coefficient)
         return loss, {"domain_accuracy": float(accuracy), "reversal": coefficient}
 
@@ -71,14 +67,13 @@ class Dann(DomainAlignment):
         return self.config.discriminator_lr_scale * learning_rate
 
     def callbacks(self) -> list[Callback]:
-        return [*super().callbacks(), DomainMonitor(self)]
+        return [*super().callbacks(), DomainMonitor()]
 
 
 class DomainMonitor(ProgressMonitor):
     """Feeds the training progress to the reversal schedule; logs the discriminator's accuracy per epoch."""
 
-    def __init__(self, strategy: Dann) -> None:
-        super().__init__(strategy)
+    def __init__(self) -> None:
         self.accuracies: list[float] = []
         self.losses: list[float] = []
         self.first_epoch: float | None = None

@@ -73,10 +73,6 @@ class DomainAlignment(Finetune):
     alignment: ClassVar[type[nn.Module]]
     """The method's loss module, ``alignment()(f_s, f_t) -> L_align`` (DANN builds its own: it holds weights)."""
 
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self.counts = ClassCounts()  # source labels and target predictions seen since the last epoch's report
-
     # ---- what a method may redefine -------------------------------------------------------
     def build_alignment(self, hidden_size: int, num_labels: int) -> nn.Module:
         """The method's loss module for features of ``hidden_size`` and ``num_labels`` classes (it may hold
@@ -115,32 +111,29 @@ class DomainAlignment(Finetune):
                               "target": SingleSource.from_config(features[TARGET], collator, config, config.seed + 1)}, lead="source")
 
     def callbacks(self) -> list[Callback]:
-        return [*super().callbacks(), TargetMonitor(self)]
+        return [*super().callbacks(), TargetMonitor()]
 
     def loss(self, model: Any, batch: Batch) -> Losses:
         source = model(batch["source"])
         task = model.task.loss(source, batch["source"])
         target = model(batch["target"])
-        self.counts.add(batch["source"]["labels"], target["logits"])
+        observed = {"source_labels": batch["source"]["labels"].detach(), "target_logits": target["logits"].detach()}
         if min(len(source["features"]), len(target["features"])) < 2:  # one row: no covariance / pairwise distances
-            return Losses(task, {"task": float(task.detach())})
+            return Losses(task, {"task": float(task.detach())}, observed)
         align, parts = self.alignment_loss(model.auxiliary["alignment"], source, target, batch)
         total = task + self.config.weight * align
-        return Losses(total, {"task": float(task.detach()), "align": float(align.detach()), **parts})
+        return Losses(total, {"task": float(task.detach()), "align": float(align.detach()), **parts}, observed)
 
 
 class ProgressMonitor(Callback):
-    """Feeds training progress ``p = step / total_steps`` in [0, 1] to ``strategy.progress`` (DANN's reversal
-    schedule, pseudo-labelling's ramp-up); subclasses add their own per-epoch statistics."""
-
-    def __init__(self, strategy: Any) -> None:
-        self.strategy = strategy
+    """Feeds training progress ``p = step / total_steps`` in [0, 1] to the alignment module's ``progress`` (DANN's
+    reversal schedule, pseudo-labelling's ramp-up); subclasses add their own per-epoch statistics."""
 
     def on_fit_start(self, state: TrainState, model: Any) -> None:
-        self.strategy.progress = min(state.step / max(state.total_steps, 1), 1.0)
+        model.auxiliary["alignment"].progress = min(state.step / max(state.total_steps, 1), 1.0)
 
     def on_step_end(self, state: TrainState, model: Any, losses: Losses) -> None:
-        self.strategy.progress = min(state.step / max(state.total_steps, 1), 1.0)
+        model.auxiliary["alignment"].progress = min(state.step / max(state.total_steps, 1), 1.0)
 
 class ClassCounts:
     """Running per-class counts of the source labels and of the model's target predictions (argmax)."""
@@ -171,8 +164,12 @@ class TargetMonitor(Callback):
     one class (adversarial features that overpower the discriminator, self-training feeding on its own lean) is
     visible without a single target label."""
 
-    def __init__(self, strategy: DomainAlignment) -> None:
-        self.strategy = strategy
+    def __init__(self) -> None:
+        self.counts = ClassCounts()  # source labels and target predictions seen since the last epoch's report
+
+    def on_step_end(self, state: TrainState, model: Any, losses: Losses) -> None:
+        if "target_logits" in losses.observed:
+            self.counts.add(losses.observed["source_labels"], losses.observed["target_logits"])
 
     def on_epoch_start(self, state: TrainState, model: Any) -> None:
         self._report(state, model)
@@ -181,7 +178,7 @@ class TargetMonitor(Callback):
         self._report(state, model)
 
     def _report(self, state: TrainState, model: Any) -> None:
-        shares = self.strategy.counts.shares()
+        shares = self.counts.shares()
         if shares is None:
             return
         source, target = shares
@@ -198,11 +195,11 @@ class TargetMonitor(Callback):
                            "source_only, or lower strategy.weight", ", ".join(starved))
 
     def state_dict(self) -> dict[str, Any]:
-        counts = self.strategy.counts
+        counts = self.counts
         return {"source": None if counts.source is None else counts.source.tolist(),
                 "target": None if counts.target is None else counts.target.tolist()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        counts = self.strategy.counts
+        counts = self.counts
         counts.source = None if state["source"] is None else torch.tensor(state["source"])
         counts.target = None if state["target"] is None else torch.tensor(state["target"])

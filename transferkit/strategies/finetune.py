@@ -23,8 +23,8 @@ from typing import Any, ClassVar, Literal
 from transferkit.core.config import option
 from transferkit.core.contracts import Callback, TrainState
 from transferkit.core.errors import UserError
-from transferkit.strategies.base import Strategy
 from transferkit.strategies.common import named_groups, optimizer_groups, set_trainable
+from transferkit.strategies.neural import NeuralStrategy
 
 
 @dataclass
@@ -42,7 +42,7 @@ LARGE_VOCABULARY = 100_000
 """``freeze_word_embeddings: auto`` freezes the word embeddings of vocabularies at least this large."""
 
 
-class Finetune(Strategy):
+class Finetune(NeuralStrategy):
     """Adapt every (unfrozen) weight of a pretrained encoder to the task."""
 
     name: ClassVar[str] = "finetune"

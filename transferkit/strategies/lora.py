@@ -13,7 +13,7 @@ plus the task head:
   every layer's attention; not mergeable.
 
 The run directory stores only the adapter + head weights and a reference to the base model
-(``saves_delta``); loading rebuilds the base, re-applies this strategy and loads the delta.
+(a ``DeltaStrategy``); loading rebuilds the base, re-applies this strategy and loads the delta.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from torch import nn
 
 from transferkit.core.config import option
 from transferkit.core.errors import UserError
-from transferkit.strategies.base import Strategy
 from transferkit.strategies.common import optimizer_groups, set_trainable
+from transferkit.strategies.neural import DeltaStrategy
 
 # Attention projections adapted by default, per architecture (peft's own table first).
 DEFAULT_TARGETS: dict[str, list[str]] = {
@@ -86,13 +86,12 @@ def default_targets(model_type: str, method: str) -> list[str]:
     return list(targets)
 
 
-class Lora(Strategy):
+class Lora(DeltaStrategy):
     """Freeze the encoder; train a peft adapter (LoRA by default) and the task head."""
 
     name: ClassVar[str] = "lora"
     supports: ClassVar[frozenset[str]] = frozenset(
         {"classification", "token_classification", "question_answering", "summarization"})
-    saves_delta: ClassVar[bool] = True
     # Hu et al. 2021 fine-tune RoBERTa with LoRA at 4e-4..5e-4, peft's examples at 1e-3: at full
     # fine-tuning's 5e-5 the low-rank update barely moves in a few epochs.
     training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 1e-3}

@@ -16,7 +16,7 @@ that ``K + Q`` fits the smallest class (K = min(shots, m - 1), Q = min(queries, 
 class of ``m`` rows; the run's log says what was used).  ``training.batch_size`` does not apply:
 one episode of N·(K + Q) rows is one batch.
 
-Head: after training (``head_after_training``) the training rows are encoded once with the trained
+Head: after training (``EncoderThenHead``'s plan) the training rows are encoded once with the trained
 encoder and every class's prototype ``c_k`` (the mean over *all* its training rows) is written into
 the linear output layer: ``-‖z - c_k‖² = 2 c_k·z - ‖c_k‖² - ‖z‖²``, and ``-‖z‖²`` is the same for
 every class, so ``W_k = 2 c_k, b_k = -‖c_k‖²`` gives exactly the distance classifier's softmax and
@@ -39,7 +39,7 @@ from transferkit.core.contracts import Batch, Losses
 from transferkit.core.errors import UserError
 from transferkit.data.episodes import QUERY, EpisodeShape, EpisodeSource
 from transferkit.modules.prototypical import PrototypicalLoss, class_prototypes, prototype_linear
-from transferkit.strategies.base import EncoderThenHead
+from transferkit.strategies.encoder_then_head import EncoderThenHead
 
 logger = logging.getLogger("transferkit")
 
@@ -107,7 +107,7 @@ class Protonet(EncoderThenHead):
         return Losses(total=out.loss, parts={"prototypical": float(out.loss.detach()),
                                              "query_accuracy": float(out.accuracy)})
 
-    def fit_head(self, model: Any, features: np.ndarray, labels: np.ndarray, seed: int) -> bool:
+    def fit_head(self, model: Any, features: np.ndarray, labels: np.ndarray, seed: int) -> None:
         """Every class's prototype (mean trained feature) as ``W_k = 2 c_k, b_k = -‖c_k‖²`` (module docstring)."""
         layer = model.head.output_layer()
         counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=layer.out_features)
@@ -121,4 +121,3 @@ class Protonet(EncoderThenHead):
         with torch.no_grad():
             layer.weight.copy_(weight.to(layer.weight.dtype))
             layer.bias.copy_(bias.to(layer.bias.dtype))
-        return True

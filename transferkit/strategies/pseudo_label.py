@@ -53,10 +53,6 @@ class PseudoLabel(DomainAlignment):
     name: ClassVar[str] = "pseudo_label"
     Config: ClassVar[type] = PseudoLabelConfig
 
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self.progress = 0.0  # training progress p, set by PseudoLabelMonitor every step
-
     def prepare(self, model: Any) -> Any:
         if not 0.0 < self.config.threshold < 1.0:
             raise UserError(f"strategy.threshold={self.config.threshold}: the confidence threshold τ must be in (0, 1)")
@@ -67,19 +63,19 @@ class PseudoLabel(DomainAlignment):
 
     def alignment_loss(self, module: nn.Module, source: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
                        batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        ramp = dann_coefficient(self.progress, self.config.gamma)
+        ramp = dann_coefficient(module.progress, self.config.gamma)  # p fed by PseudoLabelMonitor
         loss, mask_rate = module(target["logits"], batch["source"]["labels"])
         return ramp * loss, {"mask_rate": float(mask_rate), "ramp": ramp}
 
     def callbacks(self) -> list[Callback]:
-        return [*super().callbacks(), PseudoLabelMonitor(self)]
+        return [*super().callbacks(), PseudoLabelMonitor(self.config.threshold)]
 
 
 class PseudoLabelMonitor(ProgressMonitor):
     """Feeds the training progress to the ramp-up; logs the fraction of target rows pseudo-labelled per epoch."""
 
-    def __init__(self, strategy: PseudoLabel) -> None:
-        super().__init__(strategy)
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
         self.rates: list[float] = []
 
     def on_step_end(self, state: TrainState, model: Any, losses: Losses) -> None:
@@ -99,7 +95,7 @@ class PseudoLabelMonitor(ProgressMonitor):
         rate = float(np.mean(self.rates))
         self.rates = []
         state.history.append({"step": state.step, "epoch": state.epoch, "pseudo_label": {"mask_rate": rate}})
-        logger.info("pseudo-labels: %.1f%% of target rows above the threshold %.2f", 100 * rate, self.strategy.config.threshold)
+        logger.info("pseudo-labels: %.1f%% of target rows above the threshold %.2f", 100 * rate, self.threshold)
 
     def state_dict(self) -> dict[str, Any]:
         return {"rates": list(self.rates)}

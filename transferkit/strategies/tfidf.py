@@ -15,7 +15,8 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from transferkit.core.config import option
-from transferkit.core.contracts import TextExamples
+from transferkit.core.contracts import Fitted, RunContext, TextExamples
+from transferkit.core.errors import UserError
 from transferkit.strategies.base import Strategy
 
 
@@ -98,11 +99,23 @@ class Tfidf(Strategy):
 
     name: ClassVar[str] = "tfidf"
     supports: ClassVar[frozenset[str]] = frozenset({"classification"})
-    kind: ClassVar[str] = "classical"
-    source_kind: ClassVar[str] = "none"
     Config: ClassVar[type] = TfidfConfig
 
-    def fit(self, examples: TextExamples, labels: list[str], seed: int) -> TfidfPredictor:
+    def check(self, task_cls: type, config: Any) -> None:
+        super().check(task_cls, config)
+        if config.init_from:
+            raise UserError(f"init_from {config.init_from}: strategy '{self.name}' trains no encoder to start from a run")
+
+    def check_model(self, model_ref: str) -> None:
+        """No pretrained model is read: ``model`` is ignored."""
+
+    def fit(self, ctx: RunContext) -> Fitted:
+        predictor = self.fit_examples(ctx.splits.train, ctx.task.labels, ctx.config.training.seed)
+        size = predictor.parameter_count()
+        return Fitted(predictor, None, (size, size), {"no_source_model": "TF-IDF baseline"})
+
+    def fit_examples(self, examples: TextExamples, labels: list[str], seed: int) -> TfidfPredictor:
+        """The vectorizer and the logistic regression fitted on ``examples``."""
         from sklearn.linear_model import LogisticRegression
 
         vectorizer = _vectorizer(self.config)

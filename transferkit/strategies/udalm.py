@@ -44,10 +44,6 @@ class Udalm(Dapt):
         if self.config.mlm_weight <= 0:
             raise UserError(f"strategy.mlm_weight={self.config.mlm_weight}: the masked-LM weight λ must be > 0")
 
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self.masking: MaskingVocabulary | None = None  # the tokenizer's masking tables, set by prepare
-
     def prepare(self, model: Any) -> Any:
         """Fine-tuning's trainable groups plus the MLM head the DAPT stage trained (``model.auxiliary["mlm"]``).
 
@@ -55,9 +51,11 @@ class Udalm(Dapt):
         from transformers import AutoTokenizer
 
         backbone = model.backbone
-        model.auxiliary["mlm"] = MaskedLMHead.for_backbone(backbone)
+        head = MaskedLMHead.for_backbone(backbone)
         tokenizer = AutoTokenizer.from_pretrained(backbone.config.name_or_path)
-        self.masking = MaskingVocabulary.from_tokenizer(tokenizer, backbone.get_input_embeddings().weight.shape[0])
+        # the tokenizer's masking tables travel with the head that predicts the masked tokens
+        head.masking = MaskingVocabulary.from_tokenizer(tokenizer, backbone.get_input_embeddings().weight.shape[0])
+        model.auxiliary["mlm"] = head
         super().prepare(model)
         set_trainable(list(model.auxiliary.named_parameters()), True)
         return model
@@ -75,10 +73,9 @@ class Udalm(Dapt):
     def loss(self, model: Any, batch: Batch) -> Losses:
         source, target = batch["source"], batch["target"]
         task = model.task.loss(model(source), source)
-        if self.masking is None:
-            raise RuntimeError("udalm.loss before prepare: the masking tables are built by prepare")
-        ids, labels = mask_tokens(target["input_ids"], target["attention_mask"], self.masking,
+        head = model.auxiliary["mlm"]
+        ids, labels = mask_tokens(target["input_ids"], target["attention_mask"], head.masking,
                                   self.config.mlm_probability, self.config.whole_word_masking)
-        mlm = masked_lm_loss(model.backbone, model.auxiliary["mlm"], ids, target["attention_mask"], labels)
+        mlm = masked_lm_loss(model.backbone, head, ids, target["attention_mask"], labels)
         total = task + self.config.mlm_weight * mlm
         return Losses(total, {"task": float(task.detach()), "mlm": float(mlm.detach())})

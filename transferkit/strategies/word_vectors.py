@@ -42,8 +42,8 @@ from transferkit.models.word_vectors import (
     extend_vocabulary,
     vocabulary,
 )
-from transferkit.strategies.base import Strategy
 from transferkit.strategies.common import optimizer_groups, set_trainable
+from transferkit.strategies.neural import NeuralStrategy
 
 logger = logging.getLogger("transferkit")
 LOW_COVERAGE = 0.10
@@ -70,12 +70,11 @@ class WordVectorsConfig:
     dropout: float = option(0.25, "dropout on the word embeddings (Kim's 0.5 on the penultimate layer is the task's dropout option)")
 
 
-class WordVectors(Strategy):
+class WordVectors(NeuralStrategy):
     """Static word vectors + a CNN / BiLSTM / mean encoder, trained end to end on the task."""
 
     name: ClassVar[str] = "word_vectors"
     supports: ClassVar[frozenset[str]] = frozenset({"classification"})
-    source_kind: ClassVar[str] = "vectors"
     # Kim 2014 trains with Adadelta; with AdamW a small CNN over static vectors wants ~1e-3, not 5e-5.
     training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 1e-3}
     Config: ClassVar[type] = WordVectorsConfig
@@ -85,7 +84,7 @@ class WordVectors(Strategy):
         """Hidden units of the head: an MLP for the mean encoder, linear (0) on top of a CNN / BiLSTM."""
         return self.config.mlp_hidden if self.config.encoder == "mean" else 0
 
-    def check_source(self, model_ref: str) -> None:
+    def check_model(self, model_ref: str) -> None:
         """Fail before any work unless ``model_ref`` names word vectors that exist."""
         ref = str(model_ref).strip()
         entry = get_entry(ref)
@@ -104,7 +103,7 @@ class WordVectors(Strategy):
     def load_source(self, model_ref: str, train: TextExamples, seq2seq: bool = False) -> LoadedModel:
         """Vocabulary from ``train``, embeddings from the vectors, a fresh encoder (torch's RNG, seeded by the caller)."""
         cfg = self.config
-        self.check_source(model_ref)
+        self.check_model(model_ref)
         texts = list(train.texts) + list(train.text_pairs or [])
         tokenizer, vectors, trained = _tokenizer_and_vectors(cfg, str(model_ref), texts)
         words = vocabulary(tokenizer)
@@ -124,6 +123,11 @@ class WordVectors(Strategy):
         fingerprint = f"{_source_fingerprint(str(model_ref))}+vocab-{digest}" + ("+random-init" if cfg.init == "random" else "")
         return LoadedModel(tokenizer=tokenizer, backbone=model, ref=str(model_ref), path=vectors.source,
                            fingerprint=fingerprint, is_local=True, random_init=cfg.init == "random", info=info)
+
+    def task_model(self, ctx: Any, loaded: LoadedModel) -> tuple[Any, dict[str, Any]]:
+        """The task model; its inputs are never checked for [UNK] tokens: word vectors report their own coverage."""
+        model, meta = super().task_model(ctx, loaded)
+        return model, {**meta, "unk_warning": 0.0}
 
     def prepare(self, model: Any) -> Any:
         set_trainable(list(model.named_parameters()), True)

@@ -81,11 +81,14 @@ class ClassificationTask(EncoderTask):
     def data_summary(self, examples: TextExamples) -> dict[str, Any]:
         return {"training class counts": class_counts(examples, LabelMap(self.labels))}
 
-    def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> ClassificationHead:
-        """Head for ``hidden_size`` states; ``default_pooling`` is the encoder's choice, used when pooling is auto."""
-        pooling = default_pooling if self.config.pooling == "auto" else self.config.pooling
-        return ClassificationHead(hidden_size, len(self.labels), pooling, self.config.dropout, mlp_hidden,
-                                  normalize=bool(self.config.normalize))
+    def build_head(self, backbone: Any, mlp_hidden: int = 0) -> ClassificationHead:
+        """Head on ``backbone``'s states; with pooling ``auto``, the encoder's own choice (a word-vector encoder's
+        ``default_pooling``), else mean pooling."""
+        pooling = self.config.pooling
+        if pooling == "auto":
+            pooling = getattr(backbone, "default_pooling", "mean")  # a backbone attribute (word-vector encoders)
+        return ClassificationHead(backbone.config.hidden_size, len(self.labels), pooling, self.config.dropout,
+                                  mlp_hidden, normalize=bool(self.config.normalize))
 
     def featurize(self, examples: TextExamples, tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
         """Tokenise without padding (the collator pads each batch to its own longest); single long texts are

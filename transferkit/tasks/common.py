@@ -25,6 +25,11 @@ class EncoderTask:
     config: Any
     labels: list[str]
 
+    def build_head(self, backbone: Any, mlp_hidden: int = 0) -> Any:
+        """This task's head on ``backbone``'s states (``backbone.config.hidden_size`` wide); ``mlp_hidden`` hidden
+        units where the head can have them.  ``TaskModel`` builds every head through it."""
+        raise NotImplementedError(f"task '{self.name}' defines no build_head")
+
     def build_model(self, loaded: Any, mlp_hidden: int = 0) -> TaskModel:
         """The loaded source's backbone + this task's head."""
         return TaskModel.build(loaded.backbone, self, mlp_hidden)

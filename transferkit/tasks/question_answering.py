@@ -80,8 +80,9 @@ class QuestionAnsweringTask(EncoderTask):
         """Questions, then each distinct context once."""
         return [*examples.questions, *dict.fromkeys(examples.contexts)]
 
-    def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> TokenHead:
-        return TokenHead(hidden_size, 2, self.config.dropout)
+    def build_head(self, backbone: Any, mlp_hidden: int = 0) -> TokenHead:
+        """Start and end logits on every token state (``mlp_hidden`` does not apply to per-token heads)."""
+        return TokenHead(backbone.config.hidden_size, 2, self.config.dropout)
 
     def transformers_head(self, model: Any) -> tuple[str, dict[str, str]] | None:
         """``AutoModelForQuestionAnswering`` (e.g. ``BertForQuestionAnswering``: ``bert`` + ``qa_outputs``, start and

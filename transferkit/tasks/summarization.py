@@ -99,9 +99,6 @@ class SummarizationTask:
             set_special_tokens(backbone, tokenizer)
         return Seq2SeqTaskModel(backbone, self)
 
-    def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> Any:
-        raise NotImplementedError("summarization has no separate head: its output layer is the LM head (build_model)")
-
     def model_from_config(self, config: Any, mlp_hidden: int = 0) -> Seq2SeqTaskModel:
         """The saved architecture with empty weights (a run's model directory is loaded into it)."""
         from transformers import AutoModelForSeq2SeqLM

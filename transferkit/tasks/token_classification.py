@@ -100,8 +100,9 @@ class TokenClassificationTask(EncoderTask):
         """Each sentence's tokens joined by spaces (as the tokenizer reads words given ``is_split_into_words``)."""
         return [" ".join(tokens) for tokens in examples.tokens]
 
-    def build_head(self, hidden_size: int, mlp_hidden: int = 0, default_pooling: str = "mean") -> TokenHead:
-        return TokenHead(hidden_size, len(self.labels), self.config.dropout)
+    def build_head(self, backbone: Any, mlp_hidden: int = 0) -> TokenHead:
+        """A linear tag classifier on every token state (``mlp_hidden`` does not apply to per-token heads)."""
+        return TokenHead(backbone.config.hidden_size, len(self.labels), self.config.dropout)
 
     def transformers_head(self, model: Any) -> tuple[str, dict[str, str]] | None:
         """``AutoModelForTokenClassification`` (e.g. ``BertForTokenClassification``: ``bert`` + dropout + ``classifier``)

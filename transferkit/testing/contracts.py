@@ -2,8 +2,9 @@
 
 Like scikit-learn's ``check_estimator``: each rule is one named check whose failure message
 states the rule; ``strategy_checks`` / ``task_checks`` list them (a test suite can
-parametrize over them), ``check_strategy`` / ``check_task`` run them all.  The neural checks
-prepare a tiny model and train a few steps through the shared Trainer.
+parametrize over them), ``check_strategy`` / ``check_task`` run them all.  The checks of a
+``NeuralStrategy`` (the Trainer's objective) prepare a tiny model and train a few steps through the
+shared Trainer; any other strategy runs its own ``fit`` over an in-memory run context.
 """
 
 from __future__ import annotations
@@ -19,16 +20,24 @@ import numpy as np
 import torch
 
 from transferkit.core.config import DataConfig, TrainingConfig
-from transferkit.core.contracts import Losses
+from transferkit.core.contracts import Fitted, Losses
+from transferkit.core.errors import UserError
 from transferkit.data.collate import PaddingCollator
 from transferkit.models.loading import load_backbone
+from transferkit.strategies.base import Strategy
+from transferkit.strategies.neural import NeuralStrategy
+from transferkit.testing.memory_context import MemoryContext
 from transferkit.training.trainer import Trainer, seed_everything
 
 
 def source_model_for(strategy_cls: type, transformer_model: str, vectors: str) -> str:
-    """The source a strategy's contract runs on: ``vectors`` for a ``source_kind == "vectors"`` strategy
-    (e.g. ``word_vectors``), else ``transformer_model`` (a tiny BERT directory)."""
-    return vectors if strategy_cls.source_kind == "vectors" else transformer_model
+    """The source a strategy's contract runs on: ``transformer_model`` (a tiny BERT directory) when the strategy's
+    ``check_model`` accepts it, else ``vectors`` (e.g. ``word_vectors`` needs static word vectors)."""
+    try:
+        strategy_cls(strategy_cls.Config()).check_model(transformer_model)
+    except UserError:
+        return vectors
+    return transformer_model
 
 
 def _fail(rule: str, detail: str = "") -> None:
@@ -56,14 +65,12 @@ class StrategyCase:
 
 
 def check_declares_contract(case: StrategyCase) -> None:
-    """The class attributes the code reads are set and valid."""
+    """The class attributes the code reads are set and valid, and the strategy has a plan (``fit``)."""
     cls = case.strategy_cls
     if not (isinstance(cls.name, str) and cls.name):
         _fail("a strategy has a non-empty name")
-    if cls.kind not in ("neural", "frozen", "classical"):
-        _fail("kind is neural, frozen or classical", cls.kind)
-    if cls.source_kind not in ("transformer", "vectors", "none"):
-        _fail("source_kind is transformer, vectors or none", cls.source_kind)
+    if not issubclass(cls, Strategy) or cls.fit is Strategy.fit:
+        _fail("a strategy subclasses strategies.base.Strategy and defines fit(ctx)")
     if not isinstance(cls.supports, frozenset) or not isinstance(cls.requires, frozenset):
         _fail("supports and requires are frozensets of names")
     unknown = set(cls.training_defaults) - {f.name for f in dataclasses.fields(TrainingConfig)}
@@ -94,29 +101,21 @@ def _prepared(case: StrategyCase) -> tuple[Any, Any, Any]:
 
 def _source_features(case: StrategyCase, loaded: Any) -> dict[str, list[dict[str, Any]]]:
     """Featurised training data, plus every data source the strategy ``requires`` (the training examples
-    in reverse order, without labels: stand-ins for e.g. unlabelled target text), plus stand-in teacher
-    outputs (seeded random logits/features of the right shapes) when the strategy learns from a teacher."""
+    in reverse order, without labels: stand-ins for e.g. unlabelled target text).  Every row also carries
+    stand-in teacher outputs (seeded random logits of the right shape), which a strategy that distils reads
+    and every other ignores."""
     features = case.task.featurize(case.train, loaded.tokenizer, 64)
-    outputs = case.observed["strategy"].teacher_outputs() if "strategy" in case.observed else frozenset()
-    if outputs:
-        _add_teacher_stand_ins(case, features, outputs, loaded.backbone.config.hidden_size)
+    generator = np.random.default_rng(0)
+    for row in features:
+        shape = () if case.task.feature_kind == "pooled" else (len(row["input_ids"]),)
+        row["teacher_logits"] = generator.normal(size=(*shape, len(case.task.labels))).astype(np.float32)
     unlabelled = [{k: v for k, v in row.items() if k != "labels"} for row in reversed(features)]
     return {"train": features, **{name: unlabelled for name in sorted(case.strategy_cls.requires)}}
 
 
-def _add_teacher_stand_ins(case: StrategyCase, rows: list[dict[str, Any]], outputs: frozenset[str], dim: int) -> None:
-    generator = np.random.default_rng(0)
-    classes = len(case.task.labels)
-    for row in rows:
-        shape = () if case.task.feature_kind == "pooled" else (len(row["input_ids"]),)
-        row["teacher_logits"] = generator.normal(size=(*shape, classes)).astype(np.float32)
-        if "features" in outputs:
-            row["teacher_features"] = generator.normal(size=(*shape, dim)).astype(np.float32)
-
-
 def check_frozen_parameters_have_no_optimizer_state(case: StrategyCase) -> None:
-    """param_groups returns parameters, and none that does not train."""
-    if case.strategy_cls.kind == "classical":
+    """param_groups returns parameters, and none that does not train (strategies that train through the Trainer)."""
+    if not issubclass(case.strategy_cls, NeuralStrategy):
         return
     strategy, _, model = _prepared(case)
     groups = strategy.param_groups(model, 1e-3, 1e-3, 0.01)
@@ -130,7 +129,7 @@ def check_frozen_parameters_have_no_optimizer_state(case: StrategyCase) -> None:
 
 def check_loss_is_finite_and_differentiable(case: StrategyCase) -> None:
     """loss() returns Losses whose total is a finite tensor with a gradient."""
-    if case.strategy_cls.kind == "classical":
+    if not issubclass(case.strategy_cls, NeuralStrategy):
         return
     strategy, loaded, model = _prepared(case)
     config = strategy.resolve_training(TrainingConfig(batch_size=8, progress=False, checkpoint_every=0))
@@ -142,12 +141,15 @@ def check_loss_is_finite_and_differentiable(case: StrategyCase) -> None:
 
 def check_training_changes_only_trainable_parameters(case: StrategyCase) -> None:
     """A short fit through the shared Trainer changes some parameter and no frozen one; outputs fit the task."""
-    if case.strategy_cls.kind == "classical":
+    if not issubclass(case.strategy_cls, NeuralStrategy):  # its own plan, through an in-memory run context
         strategy = case.strategy_cls(case.strategy_cls.Config())
-        probabilities = strategy.fit(case.train, case.task.labels, 0).predict(case.train)
-        if not np.allclose(probabilities.sum(axis=1), 1.0):
-            _fail("a classical predictor returns probabilities that sum to 1")
-        case.observed["outputs"] = probabilities
+        fitted = strategy.fit(MemoryContext.for_examples(case.task, case.train, case.model_dir))
+        if not isinstance(fitted, Fitted):
+            _fail("fit(ctx) returns core.contracts.Fitted")
+        outputs = fitted.predictor.predict(case.train)
+        if len(case.task.present(outputs)) != len(case.train):
+            _fail("the fitted predictor gives one prediction per example")
+        case.observed["outputs"] = outputs
         return
     strategy, loaded, model = _prepared(case)
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}

@@ -22,11 +22,10 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from transferkit.core.config import TrainingConfig
-from transferkit.core.contracts import Callback, TrainState
+from transferkit.core.config import TRAINING_DEFAULTS, TrainingConfig, fill_unset
+from transferkit.core.contracts import Callback, Objective, TrainState
 from transferkit.core.machine import autocast, resolve_precision
 from transferkit.data.sources import BatchSource
-from transferkit.strategies.base import Strategy
 from transferkit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, trainable_state
 from transferkit.training.schedule import linear_warmup_decay
 
@@ -50,20 +49,22 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    """Fit ``model`` with ``strategy`` on a batch source (``data.sources``: one dataset, zipped or mixed).
+    """Fit ``model`` with an objective on a batch source (``data.sources``: one dataset, zipped or mixed).
 
     Args:
-        strategy: supplies ``param_groups``, ``loss`` and ``callbacks``.
-        config: the optimisation settings.
+        objective: supplies ``param_groups``, ``loss`` and ``callbacks`` (``core.contracts.Objective``: a neural
+            strategy, or a stage of a method's plan).
+        config: the optimisation settings; values left unset (None) take ``TRAINING_DEFAULTS`` (a run resolves
+            them with its strategy's defaults first).
         checkpoint_dir: where resumable checkpoints go (None = no checkpoints).
-        callbacks: extra callbacks besides the strategy's own.
+        callbacks: extra callbacks besides the objective's own.
     """
 
-    def __init__(self, strategy: Strategy, config: TrainingConfig, *, checkpoint_dir: str | None = None,
+    def __init__(self, objective: Objective, config: TrainingConfig, *, checkpoint_dir: str | None = None,
                  callbacks: Sequence[Callback] = ()) -> None:
-        self.strategy, self.config = strategy, strategy.resolve_training(config)  # e.g. LoRA's learning rate
+        self.objective, self.config = objective, fill_unset(config, TRAINING_DEFAULTS)
         self.checkpoint_dir = checkpoint_dir
-        self.callbacks = [*strategy.callbacks(), *callbacks]
+        self.callbacks = [*objective.callbacks(), *callbacks]
         # auto: bf16 where the CPU/GPU has it natively.  bf16 autocast is entered around each loss below (it needs
         # no loss scaling), so Accelerate's process-wide state stays "no" and runs of mixed precisions share a process.
         self.precision = resolve_precision(self.config.mixed_precision)
@@ -79,7 +80,7 @@ class Trainer:
         batches.shard(self.accelerator.process_index, self.accelerator.num_processes)
         steps_per_epoch = math.ceil(batches.num_batches / cfg.gradient_accumulation_steps)
         total = cfg.max_steps or steps_per_epoch * cfg.epochs
-        groups = self.strategy.param_groups(model, cfg.learning_rate, cfg.head_learning_rate or cfg.learning_rate,
+        groups = self.objective.param_groups(model, cfg.learning_rate, cfg.head_learning_rate or cfg.learning_rate,
                                             cfg.weight_decay)
         # The fused kernel updates all parameters in one pass (CPU and CUDA); same maths as AdamW.
         fused = self.accelerator.device.type in ("cpu", "cuda")
@@ -130,7 +131,7 @@ class Trainer:
             boundary = state.batch_in_epoch % accum == 0 or last
             with self.accelerator.no_sync(model) if not boundary else nullcontext():
                 with autocast(self.precision, self.accelerator.device.type):
-                    losses = self.strategy.loss(model, batch)
+                    losses = self.objective.loss(model, batch)
                 self.accelerator.backward(losses.total / accum)
             self._running.append(float(losses.total.detach()))
             if boundary:

@@ -1,9 +1,8 @@
-"""Continued masked-LM pretraining of a source encoder before its task run (Gururangan et al. 2020,
-"Don't Stop Pretraining": DAPT on domain text, TAPT on the task's own text).
+"""The continued-pretraining stage of ``dapt``, ``tapt`` and ``udalm``: masked-LM training of the source encoder
+before its task run (Gururangan et al. 2020, "Don't Stop Pretraining": DAPT on domain text, TAPT on the task's
+own text).
 
-A strategy asks for it through ``Strategy.pretraining()`` (a :class:`~transferkit.core.contracts.Pretraining`:
-which corpus, which options); the composition root then calls :func:`continue_pretraining` between
-loading the source model and building the task model.  The stage:
+:func:`continue_pretraining` runs between loading the source model and building the task model:
 
 1. holds out ``heldout_fraction`` of the corpus (at most ``MAX_HELDOUT`` texts), masked once with a
    fixed seed, so every evaluation scores the same positions;
@@ -11,8 +10,8 @@ loading the source model and building the task model.  The stage:
    new one, tied to the input embeddings, for ``head_warmup_epochs`` at ``head_warmup_learning_rate``
    with the encoder frozen: the held-out loss after this warm-up is the *unadapted* encoder's, the
    curve's first point (the head keeps learning during step 3, so part of the later drop is the head's);
-3. trains encoder + head for ``epochs`` on the rest (dynamic masking), through the one Trainer,
-   evaluating the held-out loss after every epoch (best epoch kept);
+3. trains encoder + head for ``epochs`` on the rest (dynamic masking), through the one Trainer
+   (``ctx.train`` with :class:`MaskedLMObjective`), evaluating the held-out loss after every epoch (best epoch kept);
 4. saves the adapted encoder (safetensors, tokenizer, the MLM head beside it) under the cache,
    keyed by everything that determines it (source weights, corpus, options, seed), and hard-links it
    into the run directory as ``adapted_encoder/``: any run can start from it (``model: RUN/adapted_encoder``),
@@ -30,42 +29,73 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from transferkit.core.config import TrainingConfig
-from transferkit.core.contracts import Losses, Pretraining
+from transferkit.core.contracts import Callback, Losses, RunContext
 from transferkit.core.errors import UserError
 from transferkit.data.collate import PaddingCollator
 from transferkit.data.sources import SingleSource
-from transferkit.experiments.embedding_cache import default_cache_dir
 from transferkit.models.loading import LoadedModel, load_backbone, save_backbone
 from transferkit.modules.masked_lm import MaskedLanguageModel, MaskedLMHead, MaskingVocabulary, mask_tokens
-from transferkit.strategies.base import Strategy
-from transferkit.strategies.continued_pretraining import MaskedLMConfig
-from transferkit.training import Trainer
+from transferkit.strategies.common import optimizer_groups
 
 logger = logging.getLogger("transferkit")
 
 MAX_HELDOUT = 500
 """At most this many held-out texts score the MLM loss curve."""
 CURVE_FILE = "pretraining.json"
+ADAPTED = "adapted_encoder"
+"""The run directory's link to the adapted encoder (a model directory any run can start from)."""
 
 
-class MaskedLMObjective(Strategy):
-    """The Trainer's view of continued pretraining: every trainable weight of encoder + MLM head, ``L_mlm``.
-    Not a registered strategy: the stage that DAPT/TAPT/UDALM run before their own training."""
+@dataclass
+class MaskedLMConfig:
+    """The options of the continued-pretraining stage, as the stage reads them."""
 
-    name = "masked_lm"
-    supports = frozenset()
-    Config = MaskedLMConfig
+    epochs: int = 3
+    learning_rate: float = 1e-4
+    batch_size: int = 32
+    max_steps: int | None = None
+    mlm_probability: float = 0.15
+    whole_word_masking: bool = False
+    heldout_fraction: float = 0.1
+    head_warmup_epochs: int = 1
+    head_warmup_learning_rate: float = 1e-3
+    seed: int = 0
+
+
+@dataclass
+class Pretraining:
+    """One continued-pretraining stage: ``corpus`` names the unlabelled text (``"train"``, the task's own training
+    texts, for TAPT, or a data source such as ``target_unlabeled`` for DAPT), ``config`` the stage's options."""
+
+    corpus: str
+    config: MaskedLMConfig
+
+
+class MaskedLMObjective:
+    """The Trainer's objective of the stage: every trainable weight of encoder (``body``) + MLM head (``head``),
+    ``L_mlm`` (the masked positions' cross-entropy)."""
+
+    def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float,
+                     weight_decay: float) -> list[dict[str, Any]]:
+        head = [(n, p) for n, p in model.head.named_parameters() if p.requires_grad]
+        head_ids = {id(p) for _, p in head}
+        body = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in head_ids]
+        return optimizer_groups([("body", body), ("head", head)], {"body": learning_rate, "head": head_learning_rate},
+                                weight_decay)
 
     def loss(self, model: Any, batch: Any) -> Losses:
         loss = model(batch)
         return Losses(total=loss, parts={"mlm": float(loss.detach())})
+
+    def callbacks(self) -> list[Callback]:
+        return []
 
 
 def cache_key(loaded: LoadedModel, texts: list[str], plan: Pretraining, max_length: int) -> str:
@@ -77,30 +107,29 @@ def cache_key(loaded: LoadedModel, texts: list[str], plan: Pretraining, max_leng
     return digest.hexdigest()[:24]
 
 
-def continue_pretraining(loaded: LoadedModel, texts: list[str], plan: Pretraining, training: TrainingConfig,
-                         max_length: int, run_dir: str | None) -> LoadedModel:
-    """The adapted encoder (loaded back from its saved checkpoint); ``info["continued_pretraining"]`` holds the curve."""
+def continue_pretraining(ctx: RunContext, loaded: LoadedModel, texts: list[str], plan: Pretraining) -> LoadedModel:
+    """The adapted encoder (loaded back from its saved checkpoint, linked into the run as ``adapted_encoder/``);
+    ``info["continued_pretraining"]`` holds the curve."""
     texts = [t for t in texts if t.strip()]
     if not texts:
         raise UserError(f"continued pretraining: the corpus ({plan.corpus}) holds no text")
-    directory = os.path.join(default_cache_dir(), "continued-pretraining", cache_key(loaded, texts, plan, max_length))
+    max_length = ctx.config.data.max_length
+    directory = os.path.join(ctx.cache_dir(), "continued-pretraining", cache_key(loaded, texts, plan, max_length))
     if os.path.isfile(os.path.join(directory, CURVE_FILE)):
         logger.info("continued pretraining: reusing %s", directory)
     else:
-        _pretrain(loaded, texts, plan, training, max_length, directory)
+        _pretrain(ctx, loaded, texts, plan, directory)
     with open(os.path.join(directory, CURVE_FILE), encoding="utf-8") as handle:
         curve = json.load(handle)
-    if run_dir:
-        _link_tree(directory, os.path.join(run_dir.rstrip("/") + ".partial", "adapted_encoder"))
-        curve["checkpoint"] = os.path.join(os.path.abspath(run_dir), "adapted_encoder")
+    _link_tree(directory, ctx.run_path(ADAPTED))
+    curve["checkpoint"] = os.path.join(os.path.abspath(ctx.config.output), ADAPTED)
     adapted = load_backbone(directory)
     adapted.info = {**loaded.info, "continued_pretraining": curve}
     return adapted
 
 
-def _pretrain(loaded: LoadedModel, texts: list[str], plan: Pretraining, training: TrainingConfig,
-              max_length: int, directory: str) -> None:
-    options = plan.config
+def _pretrain(ctx: RunContext, loaded: LoadedModel, texts: list[str], plan: Pretraining, directory: str) -> None:
+    options, training, max_length = plan.config, ctx.config.training, ctx.config.data.max_length
     tokenizer, backbone = loaded.tokenizer, loaded.backbone
     vocabulary = MaskingVocabulary.from_tokenizer(tokenizer, backbone.get_input_embeddings().weight.shape[0])
     if options.whole_word_masking and vocabulary.word_start is None:
@@ -122,10 +151,12 @@ def _pretrain(loaded: LoadedModel, texts: list[str], plan: Pretraining, training
         backbone.requires_grad_(False)
         warm = replace(settings, epochs=options.head_warmup_epochs, max_steps=None,
                        learning_rate=options.head_warmup_learning_rate)
-        Trainer(MaskedLMObjective(), warm).fit(model, SingleSource.from_config(train_rows, collator, warm), evaluate)
+        ctx.train(MaskedLMObjective(), model, SingleSource.from_config(train_rows, collator, warm), evaluate,
+                  training=warm, resumable=False)
         backbone.requires_grad_(True)
     points.append({"step": 0, "mlm_loss": evaluate(model)["mlm_loss"]})
-    fit = Trainer(MaskedLMObjective(), settings).fit(model, SingleSource.from_config(train_rows, collator, settings), evaluate)
+    fit = ctx.train(MaskedLMObjective(), model, SingleSource.from_config(train_rows, collator, settings), evaluate,
+                    training=settings, resumable=False)
     points += [{"step": e["step"], "mlm_loss": e["eval"]["mlm_loss"]} for e in fit.history if "eval" in e]
     curve = {"corpus": plan.corpus, "texts": len(train_rows), "heldout_texts": len(heldout),
              "options": asdict(options), "heldout_mlm_loss": points, "before": points[0]["mlm_loss"],

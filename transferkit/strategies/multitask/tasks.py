@@ -17,9 +17,10 @@ from transferkit.core.config import DataConfig, SourceConfig
 from transferkit.core.contracts import Splits
 from transferkit.core.errors import UserError
 from transferkit.evaluation import evaluate
-from transferkit.serving import NeuralPredictor
-from transferkit.strategies.multitask import MAIN
 from transferkit.tasks import TASKS
+
+MAIN = "main"
+"""The name of the run's own task (``data.train``) among the tasks of a multi-task run."""
 
 
 @dataclass
@@ -58,7 +59,7 @@ def read_task_sources(specs: dict[str, SourceConfig], data: DataConfig, seed: in
     return result
 
 
-def per_task_metrics(predictor: NeuralPredictor, model: Any, tasks: dict[str, TaskSource],
+def per_task_metrics(predictor: Any, model: Any, tasks: dict[str, TaskSource],
                      features: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """``NAME/<metric>`` of every extra task on its held-out split (per-epoch evaluation of ``model`` in training)."""
     metrics: dict[str, Any] = {}
@@ -72,6 +73,6 @@ def per_task_metrics(predictor: NeuralPredictor, model: Any, tasks: dict[str, Ta
     return metrics
 
 
-def final_task_metrics(predictor: NeuralPredictor, tasks: dict[str, TaskSource]) -> dict[str, Any]:
+def final_task_metrics(predictor: Any, tasks: dict[str, TaskSource]) -> dict[str, Any]:
     """Each extra task's full evaluation (with CIs) on its held-out split, through the saved model's own head."""
     return {name: evaluate(predictor.for_task(name), source.task, source.splits.eval) for name, source in tasks.items()}

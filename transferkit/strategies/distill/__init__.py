@@ -2,7 +2,7 @@
 
 The run's ``teacher`` is a finished run of the same task.  Its logits ``t`` (and, with
 ``hidden_weight > 0``, its features ``h_t``) are computed once per distinct training text before
-training (:mod:`transferkit.experiments.distillation`, cached on disk like frozen-encoder features),
+training (:mod:`.teacher`, cached on disk like frozen-encoder features),
 so a step costs one student pass.  The student minimises
 
     L = α · CE(y, s) + (1 − α) · T² · KL(softmax(t/T) ‖ softmax(s/T)) [+ β · MSE(W h_s, h_t)]
@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from transferkit.core.config import option
-from transferkit.core.contracts import Batch, Losses
+from transferkit.core.contracts import Batch, Fitted, Losses, RunContext
 from transferkit.core.errors import UserError
+from transferkit.core.run_files import check_finished_run
 from transferkit.data.sources import SingleSource, ZippedSources
 from transferkit.models.layers import num_layers, spaced_layers, truncate_layers
 from transferkit.models.loading import LoadedModel
 from transferkit.modules.distillation import DistillationLoss, HiddenStateLoss, distillation_objective
 from transferkit.strategies.common import auxiliary_groups, set_trainable
+from transferkit.strategies.distill.teacher import attach_teacher, load_teacher
 from transferkit.strategies.finetune import Finetune, FinetuneConfig
 
 UNLABELED = "unlabeled"
@@ -55,10 +57,34 @@ class Distill(Finetune):
     Config: ClassVar[type] = DistillConfig
     training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 1e-4}
 
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self.kept_layers: list[int] | None = None  # set by load_source
-        self.teacher_width: int | None = None  # set by init_from_teacher
+    def check(self, task_cls: type, config: Any) -> None:
+        """Besides the options: a teacher is set, and it is a finished run of this task."""
+        self.check_task(task_cls)
+        self.check_sources(config.data.sources, task_cls.name)
+        if not config.teacher:
+            raise UserError(f"strategy '{self.name}' learns from a teacher: set teacher: RUN_DIR "
+                            "(a finished run of the same task, e.g. --set teacher=runs/finetune)")
+        check_finished_run(config.teacher, task_cls.name, f"teacher {config.teacher}")
+
+    def fit(self, ctx: RunContext) -> Fitted:
+        """Teacher first (loading a run draws its head's init from torch's RNG, so it comes before the student),
+        then the cut student, started from the teacher's weights where they fit, trained on its soft targets."""
+        teacher = load_teacher(ctx)
+        loaded = self.source_model(ctx)
+        model, meta = self.task_model(ctx, loaded)
+        draft = self.start_from(ctx, model, meta, loaded)
+        student_init = self.init_from_teacher(model, teacher.predictor.model, loaded.info["student_layers"])
+        meta["teacher"] = {"run": teacher.path, "fingerprint": teacher.fingerprint,
+                           "student_init": student_init or "pretrained model"}
+        if self.config.hidden_weight > 0:  # W: student width -> teacher width (identity when equal)
+            width = model.backbone.config.hidden_size
+            model.add_auxiliary("hidden", HiddenStateLoss(width, int(teacher.predictor.model.backbone.config.hidden_size)))
+        built = self.complete(ctx, loaded, draft)
+        features = self.features(ctx, built)
+        for name, examples in {"train": ctx.splits.train, **ctx.sources()}.items():
+            attach_teacher(ctx, teacher, self.teacher_outputs(), examples, features[name], built.predictor.tokenizer)
+        fit = self.train(ctx, built, features, self.evaluator(ctx, built))
+        return self.finish(ctx, built, fit)
 
     def check_task(self, task_cls: type) -> None:
         c = self.config
@@ -78,6 +104,7 @@ class Distill(Finetune):
         return int(value)
 
     def teacher_outputs(self) -> frozenset[str]:
+        """What the teacher provides for every training row: logits, and features when ``hidden_weight > 0``."""
         return frozenset({"logits", "features"} if self.config.hidden_weight > 0 else {"logits"})
 
     def load_source(self, model_ref: str, train: Any, seq2seq: bool = False) -> LoadedModel:
@@ -87,22 +114,21 @@ class Distill(Finetune):
         keep = self._layer_count(total)
         if keep > total:
             raise UserError(f"strategy.student_layers={keep}: {model_ref} has only {total} layers")
-        self.kept_layers = spaced_layers(total, keep)
+        kept = spaced_layers(total, keep)
         if keep < total:
             try:
-                truncate_layers(loaded.backbone, self.kept_layers)
+                truncate_layers(loaded.backbone, kept)
             except ValueError as exc:
                 raise UserError(f"strategy.student_layers: {exc}; use all (keep the model whole)") from None
-        loaded.info = {**loaded.info, "student_layers": self.kept_layers, "teacher_layers": total}
+        loaded.info = {**loaded.info, "student_layers": kept, "teacher_layers": total}
         return loaded
 
-    def init_from_teacher(self, model: Any, teacher: Any) -> str | None:
-        """Embeddings, the kept layers (student layer i ← teacher layer keep[i]) and the head, when they fit;
-        notes the teacher's width for the hidden-state projection."""
-        self.teacher_width = int(teacher.backbone.config.hidden_size)
-        if self.config.init == "model" or self.kept_layers is None:
+    def init_from_teacher(self, model: Any, teacher: Any, kept: list[int]) -> str | None:
+        """Embeddings, the kept layers (student layer i ← teacher layer ``kept[i]``) and the head, when they fit;
+        returns what was copied, or None."""
+        if self.config.init == "model":
             return None
-        mapped = _mapped_state(teacher, self.kept_layers)
+        mapped = _mapped_state(teacher, kept)
         own = model.state_dict()
         fits = set(mapped) == {k for k in own if not k.startswith("auxiliary.")} and all(
             own[k].shape == v.shape for k, v in mapped.items())
@@ -112,14 +138,12 @@ class Distill(Finetune):
                                 "(set model to the teacher's source model, or init: model)")
             return None
         model.load_state_dict(mapped, strict=False)
-        return f"teacher layers {self.kept_layers}, embeddings and head"
+        return f"teacher layers {kept}, embeddings and head"
 
     def prepare(self, model: Any) -> Any:
+        """Fine-tuning's trainable groups, plus the hidden-state projection (``fit`` adds it) when there is one."""
         super().prepare(model)
-        if self.config.hidden_weight > 0:  # W: student width -> teacher width (identity when equal)
-            width = model.backbone.config.hidden_size
-            model.add_auxiliary("hidden", HiddenStateLoss(width, self.teacher_width or width))
-            set_trainable(list(model.auxiliary.named_parameters()), True)
+        set_trainable(list(model.auxiliary.named_parameters()), True)
         return model
 
     def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:

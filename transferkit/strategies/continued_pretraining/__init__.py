@@ -7,7 +7,7 @@
 
 Stage one minimises ``L_mlm`` (:mod:`transferkit.modules.masked_lm`: 15% dynamic masking, optionally
 whole-word; an encoder without an MLM head gets one tied to its input embeddings) and is run by
-:mod:`transferkit.experiments.pretraining`, which logs the held-out MLM loss curve, caches the adapted
+:mod:`.stage` inside :meth:`ContinuedPretraining.source_model`, which logs the held-out MLM loss curve, caches the adapted
 encoder (one per corpus and options: the seeds of a grid share it) and links it into the run as
 ``adapted_encoder/``, a model directory any strategy can start from.  Stage two is ``finetune`` with
 all of its options.
@@ -19,26 +19,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from transferkit.core.config import option
-from transferkit.core.contracts import Pretraining
+from transferkit.core.contracts import RunContext
 from transferkit.core.errors import UserError
+from transferkit.models.loading import LoadedModel
+from transferkit.strategies.continued_pretraining.stage import MaskedLMConfig, Pretraining, continue_pretraining
 from transferkit.strategies.domain_alignment import TARGET
 from transferkit.strategies.finetune import Finetune, FinetuneConfig
-
-
-@dataclass
-class MaskedLMConfig:
-    """The options of the continued-pretraining stage, as the stage reads them."""
-
-    epochs: int = 3
-    learning_rate: float = 1e-4
-    batch_size: int = 32
-    max_steps: int | None = None
-    mlm_probability: float = 0.15
-    whole_word_masking: bool = False
-    heldout_fraction: float = 0.1
-    head_warmup_epochs: int = 1
-    head_warmup_learning_rate: float = 1e-3
-    seed: int = 0
 
 
 @dataclass
@@ -71,7 +57,14 @@ class ContinuedPretraining(Finetune):
         if not 0 < c.mlm_probability < 1 or not 0 < c.heldout_fraction < 1:
             raise UserError("strategy.mlm_probability and strategy.heldout_fraction must lie strictly between 0 and 1")
 
+    def source_model(self, ctx: RunContext) -> LoadedModel:
+        """The source model after the masked-LM stage on this strategy's corpus."""
+        loaded = super().source_model(ctx)
+        corpus = ctx.splits.train if self.corpus == "train" else ctx.source(self.corpus)
+        return continue_pretraining(ctx, loaded, ctx.task.input_texts(corpus), self.pretraining())
+
     def pretraining(self) -> Pretraining:
+        """The stage this strategy runs: its corpus and the ``mlm_*`` options."""
         c = self.config
         return Pretraining(self.corpus, MaskedLMConfig(
             epochs=c.mlm_epochs, learning_rate=c.mlm_learning_rate, batch_size=c.mlm_batch_size, max_steps=c.mlm_max_steps,

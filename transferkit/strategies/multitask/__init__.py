@@ -21,14 +21,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from transferkit.core.config import option
-from transferkit.core.contracts import Batch, Losses
+from transferkit.core.config import option, source_configs
+from transferkit.core.contracts import Batch, Fitted, Losses, RunContext
 from transferkit.core.errors import UserError
 from transferkit.data.sources import MixedSources, SingleSource
 from transferkit.strategies.finetune import Finetune, FinetuneConfig
-
-MAIN = "main"
-"""The name of the run's own task (``data.train``) among the tasks of a multi-task run."""
+from transferkit.strategies.multitask.tasks import (
+    MAIN,
+    final_task_metrics,
+    per_task_metrics,
+    read_task_sources,
+    task_source_names,
+)
+from transferkit.tasks import TASKS
 
 
 @dataclass
@@ -46,8 +51,33 @@ class Multitask(Finetune):
 
     name: ClassVar[str] = "multitask"
     supports: ClassVar[frozenset[str]] = frozenset({"classification", "token_classification"})
-    multi_task: ClassVar[bool] = True
     Config: ClassVar[type] = MultitaskConfig
+
+    def fit(self, ctx: RunContext) -> Fitted:
+        """Every task source read by its own task; a head per task on the shared encoder; one task's batch per
+        step; every task evaluated after every epoch and at the end."""
+        specs = source_configs(ctx.config.data.sources)
+        tasks = read_task_sources(specs, ctx.config.data, ctx.config.training.seed)
+        loaded = self.source_model(ctx)
+        model, meta = self.task_model(ctx, loaded)
+        for name, source in tasks.items():  # a head per extra task on the shared encoder
+            model.add_head(source.task, self.mlp_hidden, name=name)
+        if tasks:
+            meta["heads"] = {name: source.head_meta() for name, source in tasks.items()}
+        built = self.complete(ctx, loaded, self.start_from(ctx, model, meta, loaded))
+        predictor, max_length = built.predictor, ctx.config.data.max_length
+        features = {"train": predictor.featurize(ctx.splits.train),
+                    **{name: t.task.featurize(t.splits.train, predictor.tokenizer, max_length) for name, t in tasks.items()}}
+        task_eval = {name: t.task.featurize(t.splits.eval, predictor.tokenizer, max_length) for name, t in tasks.items()}
+        main = self.evaluator(ctx, built)
+
+        def evaluate(model: Any) -> dict[str, Any]:
+            return {**main(model), **per_task_metrics(predictor, model, tasks, task_eval)}
+
+        fitted = self.finish(ctx, built, self.train(ctx, built, features, evaluate))
+        if tasks:  # every other task on its own held-out split, through the saved model's head for it
+            fitted.metrics["tasks"] = final_task_metrics(predictor, tasks)
+        return fitted
 
     def check_task(self, task_cls: type) -> None:
         if self.config.temperature <= 0:
@@ -57,8 +87,19 @@ class Multitask(Finetune):
             name, value = next(iter(bad.items()))
             raise UserError(f"strategy.weights.{name}={value}: a task weight λ must be > 0 (leave a task out instead)")
 
-    def check_tasks(self, names: list[str]) -> None:
-        """Every weighted task exists (``main`` + the task sources), before any work."""
+    def check_sources(self, sources: Any, task_name: str) -> None:
+        """Every data source is a task of its own (with its labels), and every weighted task exists."""
+        specs = source_configs(sources)
+        names = task_source_names(specs)
+        plain = sorted(set(specs) - set(names))
+        if plain:
+            raise UserError(f"data.sources.{plain[0]}: strategy '{self.name}' trains tasks; give the source a task "
+                            f"and its labels (data.sources.{plain[0]}.task=classification, .label_column=COLUMN)")
+        generative = [name for name in names if TASKS.get(str(specs[name].task)).generative]
+        if generative:
+            raise UserError(f"data.sources.{generative[0]}: task '{specs[generative[0]].task}' generates text with its "
+                            "own decoder; multitask shares an encoder between task heads (classification, "
+                            "token_classification, question_answering)")
         unknown = sorted(set(self.config.weights) - {MAIN, *names})
         if unknown:
             raise UserError(f"strategy.weights.{unknown[0]}: no such task; the tasks are {', '.join([MAIN, *names])}")

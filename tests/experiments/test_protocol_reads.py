@@ -1,0 +1,52 @@
+"""At run time, the wiring (experiments/, serving/, cli/) reads nothing of a strategy outside its protocol.
+
+``tests/test_architecture.py`` checks the source text; this records every attribute a real run reads from a
+strategy instance, by caller module, so a read the static rule cannot see (through another name) fails too.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+from transferkit.experiments.api import evaluate_run, train
+from transferkit.strategies import STRATEGIES
+from transferkit.strategies.base import PROTOCOL
+
+WIRING = ("transferkit.experiments", "transferkit.serving", "transferkit.cli")
+
+
+def recording(cls: type, reads: list[tuple[str, str]]) -> type:
+    """``cls`` whose instances note every attribute read from a wiring module, with the reader."""
+
+    class Recording(cls):  # type: ignore[misc, valid-type]
+        def __getattribute__(self, attr: str) -> Any:
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller.startswith(WIRING):
+                reads.append((caller, attr))
+            return super().__getattribute__(attr)
+
+    Recording.__name__ = cls.__name__
+    return Recording
+
+
+@pytest.mark.parametrize("strategy", ["finetune", "tfidf", "lora", "dann", "feature_extraction", "contrastive"])
+def test_a_run_reads_only_the_strategy_protocol(strategy: str, tiny_model: str, toy_files, tmp_path,
+                                                monkeypatch) -> None:
+    reads: list[tuple[str, str]] = []
+    monkeypatch.setitem(STRATEGIES._items, strategy, recording(STRATEGIES.get(strategy), reads))
+    output = str(tmp_path / "run")
+    result = train({"model": tiny_model, "strategy": strategy, "output": output,
+                    "data": {"train": toy_files["train"], "eval": toy_files["eval"], "text_column": "sentence",
+                             "max_length": 32, "sources": {name: toy_files["eval"]
+                                                           for name in STRATEGIES.get(strategy).requires}},
+                    "training": {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "progress": False,
+                                 "checkpoint_every": 0}})
+    evaluate_run(output, toy_files["eval"])  # loading the saved model (a LoRA delta is rebuilt by serving)
+    assert result.metrics["eval"]["accuracy"] >= 0.0
+    delta_hooks = {"prepare", "merge"}  # serving rebuilds and folds a saved delta (DeltaStrategy)
+    outside = sorted({(caller, attr) for caller, attr in reads
+                      if attr not in PROTOCOL | (delta_hooks if caller.startswith("transferkit.serving") else set())})
+    assert reads and not outside, outside
