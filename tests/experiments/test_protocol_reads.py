@@ -50,3 +50,12 @@ def test_a_run_reads_only_the_strategy_protocol(strategy: str, tiny_model: str, 
     outside = sorted({(caller, attr) for caller, attr in reads
                       if attr not in PROTOCOL | (delta_hooks if caller.startswith("transferkit.serving") else set())})
     assert reads and not outside, outside
+
+
+def test_the_card_of_a_run_without_a_pretrained_model_says_so(toy_files, tmp_path) -> None:
+    output = str(tmp_path / "tfidf")
+    train({"strategy": "tfidf", "output": output,
+           "data": {"train": toy_files["train"], "eval": toy_files["eval"], "text_column": "sentence"}})
+    with open(f"{output}/card.md", encoding="utf-8") as handle:
+        card = handle.read()
+    assert "- none (TF-IDF baseline)" in card and "reference:" not in card

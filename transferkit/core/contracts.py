@@ -241,7 +241,9 @@ class Fitted:
     ``fit`` is the Trainer's result of the plan's main training stage (``history``, ``best_step``, ``steps``;
     None when no Trainer stage ran, e.g. a closed-form head), ``parameters`` the (trainable, total) counts,
     ``info`` facts about the source recorded under ``encoder`` in metrics.json (continued pretraining's curve,
-    word-vector coverage), ``metrics`` further metrics the plan computed (a multi-task run's other tasks).
+    word-vector coverage), ``metrics`` further metrics the plan computed (a multi-task run's other tasks),
+    ``no_source_model`` what the model card says instead of the model reference when the plan read no
+    pretrained model (None = it did).
     """
 
     predictor: Predictor
@@ -249,6 +251,7 @@ class Fitted:
     parameters: tuple[int, int] = (0, 0)
     info: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    no_source_model: str | None = None
 
 
 class RunContext(Protocol):

@@ -58,16 +58,17 @@ def _measured_on(metrics: dict[str, Any]) -> str:
     return "- Measured on the evaluation data above only; expect lower accuracy on text from other domains."
 
 
-def model_card(config: dict[str, Any], metrics: dict[str, Any], data_summary: dict[str, Any]) -> str:
-    """A short, honest card: source model, strategy, data, metrics with CIs, limits."""
+def model_card(config: dict[str, Any], metrics: dict[str, Any], data_summary: dict[str, Any],
+               no_source_model: str | None = None) -> str:
+    """A short, honest card: source model (``no_source_model`` says why there is none), strategy, data, metrics
+    with CIs, limits."""
     method = config["strategy"]
     options = ", ".join(f"{k}={v}" for k, v in method.items() if k != "name") or "defaults"
-    no_source = (metrics.get("encoder") or {}).get("no_source_model")  # a method that reads no pretrained model
     lines = [
         f"# Model card: {config['task']['name']} with `{method['name']}`",
         "",
         "## Source model",
-        f"- none ({no_source})" if no_source else f"- reference: `{config['model']}`",
+        f"- none ({no_source_model})" if no_source_model else f"- reference: `{config['model']}`",
         f"- strategy: `{method['name']}` ({options})",
         "",
         "## Data",

@@ -121,7 +121,7 @@ def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None 
         run.write_yaml("config.yaml", resolved)
         run.write_json("metrics.json", metrics)
         run.write_json("history.json", history)
-        run.write_text("card.md", model_card(resolved, metrics, summary))
+        run.write_text("card.md", model_card(resolved, metrics, summary, fitted.no_source_model))
     return RunResult(run.output, metrics, resolved, history)
 
 

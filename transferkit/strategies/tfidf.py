@@ -112,7 +112,7 @@ class Tfidf(Strategy):
     def fit(self, ctx: RunContext) -> Fitted:
         predictor = self.fit_examples(ctx.splits.train, ctx.task.labels, ctx.config.training.seed)
         size = predictor.parameter_count()
-        return Fitted(predictor, None, (size, size), {"no_source_model": "TF-IDF baseline"})
+        return Fitted(predictor, None, (size, size), no_source_model="TF-IDF baseline")
 
     def fit_examples(self, examples: TextExamples, labels: list[str], seed: int) -> TfidfPredictor:
         """The vectorizer and the logistic regression fitted on ``examples``."""
