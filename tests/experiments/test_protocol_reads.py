@@ -59,3 +59,26 @@ def test_the_card_of_a_run_without_a_pretrained_model_says_so(toy_files, tmp_pat
     with open(f"{output}/card.md", encoding="utf-8") as handle:
         card = handle.read()
     assert "- none (TF-IDF baseline)" in card and "reference:" not in card
+
+
+def test_run_level_callbacks_see_every_epochs_evaluation(tiny_model: str, toy_files, tmp_path) -> None:
+    """What a tuner's pruner needs: ``train(config, callbacks=[...])`` joins the main stage's Trainer."""
+    from transferkit.core.config import RunConfig
+    from transferkit.core.contracts import Callback
+    from transferkit.experiments.run import train as run_train
+
+    class Seen(Callback):
+        def __init__(self) -> None:
+            self.evaluations: list[float] = []
+
+        def on_evaluate(self, state: Any, model: Any, metrics: dict[str, Any]) -> None:
+            self.evaluations.append(metrics["accuracy"])
+
+    seen = Seen()
+    config = RunConfig.from_dict({"model": tiny_model, "strategy": "finetune", "output": str(tmp_path / "run"),
+                                  "data": {"train": toy_files["train"], "eval": toy_files["eval"],
+                                           "text_column": "sentence", "max_length": 32},
+                                  "training": {"epochs": 2, "batch_size": 16, "progress": False, "checkpoint_every": 0}})
+    result = run_train(config, callbacks=[seen])
+    assert len(seen.evaluations) == 2
+    assert [e["eval"]["accuracy"] for e in result.history if "eval" in e] == seen.evaluations

@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from transferkit.core.config import DataConfig, RunConfig, SourceConfig, source_configs
-from transferkit.core.contracts import FinishedRun, Objective, Splits
+from transferkit.core.contracts import Callback, FinishedRun, Objective, Splits
 from transferkit.core.errors import UserError
 from transferkit.experiments.embedding_cache import EmbeddingCache, default_cache_dir
 from transferkit.experiments.init_from import fingerprint_run, initialise_from
@@ -33,7 +33,8 @@ class Context:
     """One run's services (see ``core.contracts.RunContext``).
 
     ``work_dir`` is the run directory being written (``<output>.partial``), ``checkpoint_dir`` where resumable
-    training stages checkpoint, ``resume`` whether they continue from there.
+    training stages checkpoint, ``resume`` whether they continue from there, ``callbacks`` run-level callbacks
+    (a tuner's pruner, a scheduler's rungs) that every resumable stage's Trainer calls after the method's own.
     """
 
     config: RunConfig
@@ -43,6 +44,7 @@ class Context:
     checkpoint_dir: str | None = None
     resume: bool = False
     cache: EmbeddingCache = field(default_factory=EmbeddingCache)
+    callbacks: Sequence[Callback] = ()
     _sources: dict[str, Any] = field(default_factory=dict)
 
     def source(self, name: str) -> Any:
@@ -88,7 +90,8 @@ class Context:
     def train(self, objective: Objective, model: Any, batches: Any, evaluate: Any = None, training: Any = None,
               resumable: bool = True) -> FitResult:
         trainer = Trainer(objective, training or self.config.training,
-                          checkpoint_dir=self.checkpoint_dir if resumable else None)
+                          checkpoint_dir=self.checkpoint_dir if resumable else None,
+                          callbacks=self.callbacks if resumable else ())
         return trainer.fit(model, batches, evaluate, resume=self.resume and resumable)
 
     def cache_dir(self) -> str:

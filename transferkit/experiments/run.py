@@ -12,11 +12,12 @@ import dataclasses
 import logging
 import resource
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from transferkit.core.config import RunConfig, build_dataclass, test_configs
-from transferkit.core.contracts import Fitted, Splits
+from transferkit.core.contracts import Callback, Fitted, Splits
 from transferkit.core.errors import UserError
 from transferkit.core.machine import machine_record
 from transferkit.core.run_files import check_finished_run
@@ -92,8 +93,10 @@ def resolve_defaults(config: RunConfig, parts: Components) -> RunConfig:
     return dataclasses.replace(config, training=training, data=parts.strategy.resolve_data(config.data))
 
 
-def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None = None) -> RunResult:
-    """Run one configuration end to end and write its run directory; returns its metrics."""
+def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None = None,
+          callbacks: Sequence[Callback] = ()) -> RunResult:
+    """Run one configuration end to end and write its run directory; returns its metrics.  ``callbacks`` join the
+    Trainer of the method's main training stage (e.g. a tuner's per-epoch pruning)."""
     if not config.output:
         raise UserError("no output directory: pass --output DIR or set output in the config")
     parts = components(config)
@@ -107,7 +110,7 @@ def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None 
     with run:
         logger.info("run %s: %s on %s, %d train / %d eval examples", run.output, parts.strategy.name, config.model,
                     len(splits.train), len(splits.eval))
-        ctx = Context(config, task, splits, run.work, run.checkpoint_dir, resume, cache or EmbeddingCache())
+        ctx = Context(config, task, splits, run.work, run.checkpoint_dir, resume, cache or EmbeddingCache(), callbacks)
         started = time.perf_counter()
         seed_everything(config.training.seed)
         fitted = parts.strategy.fit(ctx)
