@@ -96,7 +96,7 @@ def test_target_monitor_logs_the_predicted_classes_and_warns_when_a_class_starve
     balanced = torch.tensor([[2.0, 0.0], [0.0, 2.0], [0.0, 1.0], [1.0, 0.0]])
 
     def step(labels: torch.Tensor, target_logits: torch.Tensor) -> None:  # what the loss reports after each step
-        monitor.on_step_end(state, model, Losses(None, {}, {"source_labels": labels, "target_logits": target_logits}))
+        monitor.on_batch_end(state, model, Losses(None, {}, {"source_labels": labels, "target_logits": target_logits}))
 
     with caplog.at_level(logging.INFO, logger="transferkit"):
         step(torch.tensor([0, 1, 0, 1]), balanced)

@@ -4,7 +4,7 @@ A **Task** knows its data and its head, not how the model is adapted: it reads i
 splits them, featurises, computes the loss, runs inference, decodes, scores and writes
 prediction records.  A **Strategy** (``transferkit.strategies.base.Strategy``) knows how to
 adapt a model, not what the task is: its ``fit(ctx)`` runs the method's whole plan over a
-:class:`RunContext` (the run's services, implemented once by ``experiments.context``) and returns
+:class:`RunContext` (the run's services, implemented by ``experiments.context`` for runs) and returns
 :class:`Fitted`.  The Trainer drives an :class:`Objective`.  The composition root, the Trainer,
 evaluation and serving call only the hooks declared here and on the ``Strategy`` base class:
 they never probe a task or a strategy for optional attributes.
@@ -31,8 +31,8 @@ class Losses:
     total: Any
     parts: dict[str, float] = field(default_factory=dict)
     observed: dict[str, Any] = field(default_factory=dict)
-    """Tensors the step computed that a strategy's own callbacks read (e.g. the target logits a domain
-    monitor counts); never logged."""
+    """Tensors the batch's loss computed that a strategy's own callbacks read in ``on_batch_end`` (e.g. the target
+    logits a domain monitor counts); never logged."""
 
 
 @dataclass
@@ -195,6 +195,9 @@ class Callback:
     def on_epoch_start(self, state: TrainState, model: Any) -> None:
         """At the start of every epoch (also a resumed one)."""
 
+    def on_batch_end(self, state: TrainState, model: Any, losses: Losses) -> None:
+        """After every batch's loss and backward pass (several per optimiser step under gradient accumulation)."""
+
     def on_step_end(self, state: TrainState, model: Any, losses: Losses) -> None:
         """After every optimiser step."""
 
@@ -241,7 +244,8 @@ class Fitted:
     ``fit`` is the Trainer's result of the plan's main training stage (``history``, ``best_step``, ``steps``;
     None when no Trainer stage ran, e.g. a closed-form head), ``parameters`` the (trainable, total) counts,
     ``info`` facts about the source recorded under ``encoder`` in metrics.json (continued pretraining's curve,
-    word-vector coverage), ``metrics`` further metrics the plan computed (a multi-task run's other tasks),
+    word-vector coverage), ``extra_metrics`` a function of no arguments giving further metrics, which the
+    composition root calls beside its own evaluation (a multi-task run's other tasks),
     ``no_source_model`` what the model card says instead of the model reference when the plan read no
     pretrained model (None = it did).
     """
@@ -250,12 +254,13 @@ class Fitted:
     fit: Any = None
     parameters: tuple[int, int] = (0, 0)
     info: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    extra_metrics: Any = None
     no_source_model: str | None = None
 
 
 class RunContext(Protocol):
-    """The services one run offers a strategy's plan; ``experiments.context.Context`` implements it, once.
+    """The services one run offers a strategy's plan: ``experiments.context.Context`` implements it for every run
+    (``testing.memory_context.MemoryContext`` in memory, for contract checks).
 
     ``config`` is the run's resolved ``RunConfig`` (model, data, training, teacher, init_from), ``task`` the
     run's task (with its labels), ``splits`` its train/eval/test examples.

@@ -139,6 +139,7 @@ def _metrics(fitted: Fitted, task: Any, splits: Splits, train_seconds: float, pr
     metrics["selected_on"] = "eval" if fit is not None and fit.best_step is not None else None
     if fitted.info:
         metrics["encoder"] = fitted.info
+    extra = fitted.extra_metrics() if fitted.extra_metrics is not None else {}  # e.g. a multi-task run's other tasks
     metrics.update({
         "train_seconds": train_seconds,
         "eval_seconds": time.perf_counter() - started,
@@ -150,5 +151,5 @@ def _metrics(fitted: Fitted, task: Any, splits: Splits, train_seconds: float, pr
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "machine": machine_record(precision),
     })
-    metrics.update(fitted.metrics)  # e.g. a multi-task run's other tasks
+    metrics.update(extra)
     return metrics

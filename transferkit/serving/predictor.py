@@ -9,7 +9,7 @@ layout when its head has an exact transformers equivalent (``AutoModelFor...``/`
 load it with the same logits), else in a layout transformers refuses with a clear error: see
 ``transferkit.serving.hub_layout``.
 
-Strategies that train a small delta on a frozen base (``lora``, ``bitfit``: ``saves_delta``)
+Strategies that train a small delta on a frozen base (``lora``, ``bitfit``: a ``DeltaStrategy``)
 save only the parameters they train plus a reference to the base model
 (``base_model`` in ``transferkit.json``); loading rebuilds the base, re-applies the
 strategy and loads the delta on top.

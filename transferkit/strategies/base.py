@@ -10,11 +10,11 @@ module or package, so adding a method edits nothing outside ``strategies/``.  Li
 estimator, the constructor only stores the config, so strategies clone onto grids; a run's state lives
 in ``fit``'s locals and return values, never on the strategy.
 
-Families share their plan through base classes here: :class:`~transferkit.strategies.neural.NeuralStrategy`
-(the Trainer over a batch source; ``finetune`` and most others), ``DeltaStrategy`` (LoRA, BitFit: a saved
-delta that ``serving`` rebuilds with ``prepare`` and folds with ``merge``), ``EncoderThenHead``
-(contrastive pairs, prototypical episodes, then a closed-form head), ``feature_extraction`` (a frozen
-encoder, cached features), ``tfidf`` (no pretrained model at all).
+Families share their plan through base classes in this package: ``neural.NeuralStrategy`` (the Trainer
+over a batch source; ``finetune`` and most others), ``neural.DeltaStrategy`` (LoRA, BitFit: a saved delta
+that ``serving`` rebuilds with ``prepare`` and folds with ``merge``), ``encoder_then_head.EncoderThenHead``
+(contrastive pairs, prototypical episodes, then a closed-form head); ``feature_extraction`` (a frozen
+encoder, cached features) and ``tfidf`` (no pretrained model at all) run plans of their own.
 
 ``requires`` names the data sources (``data.sources.NAME``) a strategy cannot work without, e.g.
 ``{"target_unlabeled"}`` for domain adaptation: checked before any work.  ``training_defaults`` are
@@ -26,6 +26,7 @@ reads 256 tokens where the others read 128), ``task_defaults`` for task options.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, ClassVar
 
 from transferkit.core.config import TRAINING_DEFAULTS, fill_unset, source_configs
@@ -68,6 +69,7 @@ class Strategy:
         """Every source in ``requires`` is given (one line naming what is missing), and every source is read by the
         run's own task (sources of other tasks need a multi-task strategy)."""
         specs = source_configs(sources)
+        check_source_files(specs)
         missing = sorted(self.requires - set(specs))
         if missing:
             names = ", ".join(f"data.sources.{name}" for name in missing)
@@ -110,6 +112,14 @@ class Strategy:
     def options(self) -> dict[str, Any]:
         """The validated options, as saved in config.yaml."""
         return dataclasses.asdict(self.config)
+
+
+def check_source_files(specs: dict[str, Any]) -> None:
+    """Every data source's file exists (``hf:`` datasets are read later), so a mistyped path fails before any work."""
+    for name, spec in specs.items():
+        path = os.path.expanduser(str(spec.path))
+        if not path.startswith("hf:") and not os.path.exists(path):
+            raise UserError(f"data.sources.{name}: {spec.path} not found")
 
 
 PROTOCOL: frozenset[str] = frozenset({

@@ -167,7 +167,7 @@ class TargetMonitor(Callback):
     def __init__(self) -> None:
         self.counts = ClassCounts()  # source labels and target predictions seen since the last epoch's report
 
-    def on_step_end(self, state: TrainState, model: Any, losses: Losses) -> None:
+    def on_batch_end(self, state: TrainState, model: Any, losses: Losses) -> None:
         if "target_logits" in losses.observed:
             self.counts.add(losses.observed["source_labels"], losses.observed["target_logits"])
 

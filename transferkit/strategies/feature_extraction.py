@@ -107,7 +107,7 @@ class FeatureExtraction(NeuralStrategy):
 
     @property
     def mlp_hidden(self) -> int:
-        """Hidden units the head needs (0 = linear); the composition root builds the head with it."""
+        """Hidden units the head needs (0 = linear); ``NeuralStrategy.task_model`` builds the head with it."""
         return self.config.mlp_hidden if self.config.head == "mlp" else 0
 
     def check_task(self, task_cls: type) -> None:

@@ -143,7 +143,8 @@ def check_training_changes_only_trainable_parameters(case: StrategyCase) -> None
     """A short fit through the shared Trainer changes some parameter and no frozen one; outputs fit the task."""
     if not issubclass(case.strategy_cls, NeuralStrategy):  # its own plan, through an in-memory run context
         strategy = case.strategy_cls(case.strategy_cls.Config())
-        fitted = strategy.fit(MemoryContext.for_examples(case.task, case.train, case.model_dir))
+        seed_everything(0)
+        fitted = strategy.fit(MemoryContext.for_examples(case.task, case.train, case.model_dir, strategy))
         if not isinstance(fitted, Fitted):
             _fail("fit(ctx) returns core.contracts.Fitted")
         outputs = fitted.predictor.predict(case.train)
@@ -180,7 +181,7 @@ def check_strategy(strategy_cls: type, task: Any, model_dir: str, train: Any) ->
     """Run every strategy check on a tiny source model; returns what was observed (for tests to inspect).
 
     ``model_dir`` is the source: a tiny transformer directory, or a small word-vectors file for a
-    ``source_kind == "vectors"`` strategy (see :func:`source_model_for`).
+    strategy whose ``check_model`` refuses a transformer (see :func:`source_model_for`).
     """
     case = StrategyCase(strategy_cls, task, model_dir, train)
     for check in STRATEGY_CHECKS:

@@ -134,6 +134,8 @@ class Trainer:
                     losses = self.objective.loss(model, batch)
                 self.accelerator.backward(losses.total / accum)
             self._running.append(float(losses.total.detach()))
+            for callback in self.callbacks:
+                callback.on_batch_end(state, self.accelerator.unwrap_model(model), losses)
             if boundary:
                 self._optimizer_step(model, optimizer, scheduler, state, losses, bar, best, batches)
             if state.step >= state.total_steps or state.should_stop:

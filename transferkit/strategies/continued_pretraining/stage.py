@@ -122,7 +122,8 @@ def continue_pretraining(ctx: RunContext, loaded: LoadedModel, texts: list[str],
     with open(os.path.join(directory, CURVE_FILE), encoding="utf-8") as handle:
         curve = json.load(handle)
     _link_tree(directory, ctx.run_path(ADAPTED))
-    curve["checkpoint"] = os.path.join(os.path.abspath(ctx.config.output), ADAPTED)
+    if ctx.config.output:  # where the run directory will hold it once complete
+        curve["checkpoint"] = os.path.join(os.path.abspath(ctx.config.output), ADAPTED)
     adapted = load_backbone(directory)
     adapted.info = {**loaded.info, "continued_pretraining": curve}
     return adapted

@@ -18,6 +18,7 @@ the teacher's fine-tuned ones, layer ``i`` from teacher layer ``keep[i]``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -58,9 +59,8 @@ class Distill(Finetune):
     training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 1e-4}
 
     def check(self, task_cls: type, config: Any) -> None:
-        """Besides the options: a teacher is set, and it is a finished run of this task."""
-        self.check_task(task_cls)
-        self.check_sources(config.data.sources, task_cls.name)
+        """The base checks, and a teacher that is a finished run of this task."""
+        super().check(task_cls, dataclasses.replace(config, teacher=None))  # the base refuses any teacher
         if not config.teacher:
             raise UserError(f"strategy '{self.name}' learns from a teacher: set teacher: RUN_DIR "
                             "(a finished run of the same task, e.g. --set teacher=runs/finetune)")

@@ -25,6 +25,7 @@ from transferkit.core.config import option, source_configs
 from transferkit.core.contracts import Batch, Fitted, Losses, RunContext
 from transferkit.core.errors import UserError
 from transferkit.data.sources import MixedSources, SingleSource
+from transferkit.strategies.base import check_source_files
 from transferkit.strategies.finetune import Finetune, FinetuneConfig
 from transferkit.strategies.multitask.tasks import (
     MAIN,
@@ -76,7 +77,7 @@ class Multitask(Finetune):
 
         fitted = self.finish(ctx, built, self.train(ctx, built, features, evaluate))
         if tasks:  # every other task on its own held-out split, through the saved model's head for it
-            fitted.metrics["tasks"] = final_task_metrics(predictor, tasks)
+            fitted.extra_metrics = lambda: {"tasks": final_task_metrics(predictor, tasks)}
         return fitted
 
     def check_task(self, task_cls: type) -> None:
@@ -90,8 +91,11 @@ class Multitask(Finetune):
     def check_sources(self, sources: Any, task_name: str) -> None:
         """Every data source is a task of its own (with its labels), and every weighted task exists."""
         specs = source_configs(sources)
+        check_source_files(specs)
         names = task_source_names(specs)
         plain = sorted(set(specs) - set(names))
+        if MAIN in names:
+            raise UserError(f"data.sources.{MAIN}: '{MAIN}' names the run's own task; give this source another name")
         if plain:
             raise UserError(f"data.sources.{plain[0]}: strategy '{self.name}' trains tasks; give the source a task "
                             f"and its labels (data.sources.{plain[0]}.task=classification, .label_column=COLUMN)")

@@ -1,6 +1,6 @@
 """The tasks of a multi-task run besides its own: data sources that name a ``task``.
 
-``data.sources.NAME: {path, task, label_column, ...}`` is, for a ``multi_task`` strategy, a task of its
+``data.sources.NAME: {path, task, label_column, ...}`` is, for the ``multitask`` strategy, a task of its
 own: read by that task's ``read_splits`` (its own labels and a held-out eval split of
 ``data.eval_fraction``, never budgeted), given a head ``NAME`` on the shared encoder, and evaluated on
 its held-out split after every epoch (metrics ``NAME/<metric>``) and at the end (``tasks.NAME`` in
