@@ -63,7 +63,8 @@ class NeuralStrategy(Strategy):
     # ---- the plan ------------------------------------------------------------------------------
     def fit(self, ctx: RunContext) -> Fitted:
         built = self.build(ctx, self.source_model(ctx))
-        fit = self.train(ctx, built, self.features(ctx, built), self.evaluator(ctx, built))
+        evaluate = self.evaluator(ctx, built)
+        fit = self.train(ctx, built, self.features(ctx, built), evaluate)
         return self.finish(ctx, built, fit)
 
     def source_model(self, ctx: RunContext) -> LoadedModel:

@@ -67,10 +67,10 @@ class Multitask(Finetune):
             meta["heads"] = {name: source.head_meta() for name, source in tasks.items()}
         built = self.complete(ctx, loaded, self.start_from(ctx, model, meta, loaded))
         predictor, max_length = built.predictor, ctx.config.data.max_length
+        main = self.evaluator(ctx, built)  # eval split first: the saved tokenizer keeps the last call's truncation
         features = {"train": predictor.featurize(ctx.splits.train),
                     **{name: t.task.featurize(t.splits.train, predictor.tokenizer, max_length) for name, t in tasks.items()}}
         task_eval = {name: t.task.featurize(t.splits.eval, predictor.tokenizer, max_length) for name, t in tasks.items()}
-        main = self.evaluator(ctx, built)
 
         def evaluate(model: Any) -> dict[str, Any]:
             return {**main(model), **per_task_metrics(predictor, model, tasks, task_eval)}
