@@ -270,19 +270,33 @@ def report(
     typer.echo(f"report written to {render_report(results_dir, output, metric, split)}")
 
 
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(usage errors, aborts) of the Click that typer parses with: typer >= 0.20 bundles its own copy
+    (``typer._click``), whose exceptions are not ``click``'s, so both are caught."""
+    usage: tuple[type, ...] = (click.exceptions.ClickException,)
+    aborts: tuple[type, ...] = (click.exceptions.Abort, typer.Abort)
+    try:
+        from typer._click import exceptions as bundled
+    except ImportError:  # an older typer on the installed click
+        return usage, aborts
+    return (*usage, bundled.ClickException), aborts  # its Abort is typer.Abort
+
+
 def main() -> None:
-    """Entry point: one-line errors and exit code 2 for user mistakes."""
+    """Entry point: for user mistakes, one line (or the usage line and the reason) and exit code 2, never a
+    traceback."""
     _quiet_libraries()
+    usage_errors, aborts = _click_exceptions()
     try:
         app(standalone_mode=False)
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except aborts:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except usage_errors as exc:
+        exc.show()  # the usage line, then "Error: No such option: --epochs" (with a suggestion when one is close)
         sys.exit(exc.exit_code)
 
 
