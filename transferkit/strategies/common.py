@@ -48,6 +48,17 @@ def optimizer_groups(
     return result
 
 
+def body_and_head_groups(model: Any, learning_rate: float, head_learning_rate: float,
+                         weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups of every trainable weight: ``model.head``'s at ``head_learning_rate``, all others (``body``) at
+    ``learning_rate``; frozen parameters are left out."""
+    head = [(n, p) for n, p in model.head.named_parameters() if p.requires_grad]
+    head_ids = {id(p) for _, p in head}
+    body = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in head_ids]
+    return optimizer_groups([("body", body), ("head", head)], {"body": learning_rate, "head": head_learning_rate},
+                            weight_decay)
+
+
 def auxiliary_groups(model: Any, learning_rate: float, weight_decay: float) -> list[dict[str, Any]]:
     """AdamW groups of the model's auxiliary modules (``model.auxiliary``: an MLM head, a discriminator, a projection)
     at ``learning_rate``, with the usual decay split."""

@@ -28,7 +28,7 @@ from transferkit.data.sources import SingleSource
 from transferkit.models.loading import LoadedModel, base_reference, load_backbone
 from transferkit.modules import count_parameters
 from transferkit.strategies.base import Strategy
-from transferkit.strategies.common import optimizer_groups
+from transferkit.strategies.common import body_and_head_groups
 
 
 @dataclass
@@ -148,11 +148,7 @@ class NeuralStrategy(Strategy):
     def param_groups(self, model: nn.Module, learning_rate: float, head_learning_rate: float,
                      weight_decay: float) -> list[dict[str, Any]]:
         """AdamW groups of what trains; frozen parameters must not appear (no optimizer state)."""
-        head = [(n, p) for n, p in model.head.named_parameters() if p.requires_grad]
-        head_ids = {id(p) for _, p in head}
-        body = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in head_ids]
-        return optimizer_groups([("body", body), ("head", head)], {"body": learning_rate, "head": head_learning_rate},
-                                weight_decay)
+        return body_and_head_groups(model, learning_rate, head_learning_rate, weight_decay)
 
     def batch_source(self, features: dict[str, list[dict[str, Any]]], collator: Callable, config: Any) -> Any:
         """What the Trainer iterates: by default the training features alone (``features["train"]``).

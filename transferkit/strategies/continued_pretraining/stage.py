@@ -42,7 +42,7 @@ from transferkit.data.collate import PaddingCollator
 from transferkit.data.sources import SingleSource
 from transferkit.models.loading import LoadedModel, load_backbone, save_backbone
 from transferkit.modules.masked_lm import MaskedLanguageModel, MaskedLMHead, MaskingVocabulary, mask_tokens
-from transferkit.strategies.common import optimizer_groups
+from transferkit.strategies.common import body_and_head_groups
 
 logger = logging.getLogger("transferkit")
 
@@ -84,11 +84,7 @@ class MaskedLMObjective:
 
     def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float,
                      weight_decay: float) -> list[dict[str, Any]]:
-        head = [(n, p) for n, p in model.head.named_parameters() if p.requires_grad]
-        head_ids = {id(p) for _, p in head}
-        body = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in head_ids]
-        return optimizer_groups([("body", body), ("head", head)], {"body": learning_rate, "head": head_learning_rate},
-                                weight_decay)
+        return body_and_head_groups(model, learning_rate, head_learning_rate, weight_decay)
 
     def loss(self, model: Any, batch: Any) -> Losses:
         loss = model(batch)
