@@ -6,21 +6,26 @@
 >>> model.predict(["a gripping, funny film"]), model.predict_proba(["a dull mess"])    # doctest: +SKIP
 >>> transferkit.evaluate(result.output, "dev.tsv")["accuracy"]                          # doctest: +SKIP
 >>> transferkit.predict(result.output, "new.csv", "predictions.jsonl")                  # doctest: +SKIP
+>>> transferkit.select("train.csv", ["minilm-l6", "mpnet-base"])                        # doctest: +SKIP
+>>> transferkit.advise("train.csv", minutes=15, output="advice")["command"]             # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["evaluate", "load", "predict", "train"]
+__all__ = ["advise", "evaluate", "load", "predict", "select", "train"]
 
-_API = {"train": "train", "evaluate": "evaluate_run", "predict": "predict_file", "load": "load"}
+_API = {"train": ("api", "train"), "evaluate": ("api", "evaluate_run"), "predict": ("api", "predict_file"),
+        "load": ("api", "load"), "select": ("select", "select"), "advise": ("advise", "advise")}
+"""Public name -> (module of ``transferkit.experiments``, function)."""
 
 
 def __getattr__(name: str) -> Any:
     """The API functions, imported on first use (``import transferkit`` stays fast; torch loads when needed)."""
     if name not in _API:
         raise AttributeError(f"module 'transferkit' has no attribute {name!r}")
-    from transferkit.experiments import api
+    import importlib
 
-    return getattr(api, _API[name])
+    module, function = _API[name]
+    return getattr(importlib.import_module(f"transferkit.experiments.{module}"), function)

@@ -15,6 +15,7 @@ from typing import Annotated
 import click
 import typer
 
+from transferkit.cli import choose
 from transferkit.core.errors import UserError, closest
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -178,6 +179,10 @@ def demo(
     typer.echo(f"runs written to {directory}")
 
 
+app.command("select")(choose.select)
+app.command("advise")(choose.advise)
+
+
 @app.command()
 def models() -> None:
     """List the model catalog."""
@@ -188,7 +193,7 @@ def models() -> None:
         shapes = {"vectors": f"static vectors, {entry.hidden_size}-d",
                   "text_encoder": f"frozen text encoder ({entry.architecture}), {entry.hidden_size}-d"}
         shape = shapes.get(entry.kind, f"{entry.architecture} {entry.layers}x{entry.hidden_size}")
-        typer.echo(f"{entry.name:<22} {shape}, {entry.params / 1e6:.1f}M params, {status}\n{'':<23}{entry.description}")
+        typer.echo(f"{entry.name:<26} {shape}, {entry.params / 1e6:.1f}M params, {status}\n{'':<27}{entry.description}")
 
 
 @app.command()

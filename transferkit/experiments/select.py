@@ -62,7 +62,7 @@ def select(train: str, models: Sequence[str], estimator: str = "logme", layers: 
     candidates = _candidates(models)
     task_obj, examples, fingerprint = read_target(train, task, data or {}, sample, seed)
     for model_ref in candidates:
-        _check(model_ref, task_obj, spec.needs)
+        check_candidate_model(model_ref, task_obj, spec.needs)
     root = cache_dir or default_cache_dir()
     records = []
     for model_ref in _progress(candidates, progress):
@@ -100,7 +100,7 @@ def _candidates(models: Sequence[str]) -> list[str]:
     return names
 
 
-def _check(model_ref: str, task: Any, needs: str) -> None:
+def check_candidate_model(model_ref: str, task: Any, needs: str) -> None:
     """Before any work: the candidate exists and can give what the estimator needs."""
     is_run = os.path.isdir(model_ref) and os.path.isfile(os.path.join(model_dir(model_ref), "transferkit.json"))
     if needs == "source_predictions":

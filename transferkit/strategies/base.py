@@ -41,6 +41,10 @@ class Strategy:
     name: ClassVar[str]
     supports: ClassVar[frozenset[str]]
     requires: ClassVar[frozenset[str]] = frozenset()
+    uses_source_model: ClassVar[bool] = True
+    """Whether ``fit`` reads the run's ``model`` (a pretrained source); False for a method that learns from the
+    data alone (``tfidf``), whose runs ignore ``model`` and report ``Fitted.no_source_model``: a search over
+    models (``advise``) then gives it one arm, not one per model."""
     training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 5e-5}
     data_defaults: ClassVar[dict[str, Any]] = {}
     """Data settings this strategy sets where the user left them null (``resolve_data``), e.g. ``max_length``."""
@@ -123,8 +127,9 @@ def check_source_files(specs: dict[str, Any]) -> None:
 
 
 PROTOCOL: frozenset[str] = frozenset({
-    "name", "supports", "requires", "Config", "training_defaults", "data_defaults", "task_defaults", "config",
-    "check", "check_model", "fit", "resolve_training", "resolve_data", "resolve_task", "options",
+    "name", "supports", "requires", "uses_source_model", "Config", "training_defaults", "data_defaults",
+    "task_defaults", "config", "check", "check_model", "fit", "resolve_training", "resolve_data", "resolve_task",
+    "options",
 })
 """Every attribute of a strategy that code outside ``strategies/`` may read (``tests/test_architecture.py``
 fails on any other read in ``experiments/``, ``serving/`` or ``cli/``); ``serving`` also calls a saved

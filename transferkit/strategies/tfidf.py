@@ -99,6 +99,7 @@ class Tfidf(Strategy):
 
     name: ClassVar[str] = "tfidf"
     supports: ClassVar[frozenset[str]] = frozenset({"classification"})
+    uses_source_model: ClassVar[bool] = False
     Config: ClassVar[type] = TfidfConfig
 
     def check(self, task_cls: type, config: Any) -> None:

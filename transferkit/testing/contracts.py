@@ -73,6 +73,8 @@ def check_declares_contract(case: StrategyCase) -> None:
         _fail("a strategy subclasses strategies.base.Strategy and defines fit(ctx)")
     if not isinstance(cls.supports, frozenset) or not isinstance(cls.requires, frozenset):
         _fail("supports and requires are frozensets of names")
+    if not isinstance(cls.uses_source_model, bool):
+        _fail("uses_source_model is a bool")
     unknown = set(cls.training_defaults) - {f.name for f in dataclasses.fields(TrainingConfig)}
     if unknown:
         _fail("training_defaults name training settings", ", ".join(sorted(unknown)))
@@ -147,6 +149,8 @@ def check_training_changes_only_trainable_parameters(case: StrategyCase) -> None
         fitted = strategy.fit(MemoryContext.for_examples(case.task, case.train, case.model_dir, strategy))
         if not isinstance(fitted, Fitted):
             _fail("fit(ctx) returns core.contracts.Fitted")
+        if (fitted.no_source_model is None) != strategy.uses_source_model:
+            _fail("uses_source_model is False exactly when fit reports Fitted.no_source_model (it read no model)")
         outputs = fitted.predictor.predict(case.train)
         if len(case.task.present(outputs)) != len(case.train):
             _fail("the fitted predictor gives one prediction per example")
