@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -109,6 +110,8 @@ def truth_run(out: Path, name: str, files: dict, model: str, seed: int) -> dict:
     record_file = run_dir.parent / f"{model}-s{seed}.json"
     if record_file.is_file():
         return json.loads(record_file.read_text())
+    if run_dir.exists():  # a run killed before its record was written: start it again
+        shutil.rmtree(run_dir)
     strategy = TRUTH_STRATEGY[get_entry(model).kind]
     config = {"model": model, "strategy": {"name": strategy}, "task": {"name": files["task"]}, "output": str(run_dir),
               "data": {"train": files["train"], "eval": files["eval"], "test": files["test"], **data_options(files)},
