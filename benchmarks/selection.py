@@ -101,8 +101,8 @@ def score(out: Path, name: str, files: dict) -> dict:
     return {"scores": scores, "cpu_seconds": json.loads(cost_file.read_text())["cpu_seconds"]}
 
 
-def truth_run(out: Path, name: str, files: dict, model: str, seed: int) -> dict:
-    """One ground-truth run (cached): its test metric and CPU seconds."""
+def truth_run(out: Path, name: str, files: dict, model: str, seed: int, cached_only: bool = False) -> dict | None:
+    """One ground-truth run (cached): its test metric and CPU seconds; None when ``cached_only`` and not run yet."""
     from transferkit.models import get_entry
     from transferkit.tasks import TASKS
 
@@ -110,6 +110,8 @@ def truth_run(out: Path, name: str, files: dict, model: str, seed: int) -> dict:
     record_file = run_dir.parent / f"{model}-s{seed}.json"
     if record_file.is_file():
         return json.loads(record_file.read_text())
+    if cached_only:
+        return None
     if run_dir.exists():  # a run killed before its record was written: start it again
         shutil.rmtree(run_dir)
     strategy = TRUTH_STRATEGY[get_entry(model).kind]
@@ -178,6 +180,8 @@ def main() -> None:
     parser.add_argument("--datasets", default="sst2,trec,waimai,conll")
     parser.add_argument("--seeds", default="42,43")
     parser.add_argument("--skip-truth", action="store_true", help="score only (no ground-truth runs)")
+    parser.add_argument("--cached-truth", action="store_true",
+                        help="analyse the ground-truth runs already made (missing candidates are left out and listed)")
     args = parser.parse_args()
     out = Path(args.out).resolve()
     names, seeds = args.datasets.split(","), [int(s) for s in args.seeds.split(",")]
@@ -189,11 +193,16 @@ def main() -> None:
               flush=True)
         if args.skip_truth:
             continue
-        runs = [truth_run(out, name, files, model, seed) for seed in seeds for model in candidates(files["task"])]
+        runs = [truth_run(out, name, files, model, seed, args.cached_truth)
+                for seed in seeds for model in candidates(files["task"])]
+        missing = sorted({m for m in candidates(files["task"]) if not any(r and r["model"] == m for r in runs)})
+        runs = [run for run in runs if run is not None]
         truths: dict[str, list[float]] = {}
         for run in runs:
             truths.setdefault(run["model"], []).append(run["test"])
         summary[name] = analyse(name, files, scored, truths)
+        summary[name]["missing_truth"] = missing
+        summary[name]["seeds"] = sorted({r["seed"] for r in runs})
         summary[name]["select_cpu_seconds"] = scored["cpu_seconds"]
         summary[name]["truth_cpu_seconds_one_seed"] = sum(r["cpu_seconds"] for r in runs if r["seed"] == seeds[0])
         summary[name]["logme_mean"] = scored["scores"]["logme/mean"]
