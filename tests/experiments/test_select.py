@@ -35,6 +35,22 @@ def test_records_ranked_and_written_and_cached(toy_train: str, tiny_model: str, 
     assert [(r["model"], r["score"]) for r in again] == [(r["model"], r["score"]) for r in first]
 
 
+def test_cache_follows_the_weights_not_the_name(toy_train: str, tiny_model: str, tiny_vectors: str, tmp_path) -> None:
+    """New weights under the same reference (a retrained copy, an upgraded package) are scored afresh."""
+    import shutil
+
+    model = shutil.copytree(tiny_model, tmp_path / "model")
+    vectors = shutil.copy(tiny_vectors, tmp_path / "vectors.txt")
+    first = select(toy_train, [str(model), vectors], cache_dir=str(tmp_path), progress=False)
+    assert not any(r["cached"] for r in first)
+    weights = model / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    with open(vectors, "a", encoding="utf-8") as stream:
+        stream.write("zzznew " + " ".join(["0.5"] * 8) + "\n")
+    again = select(toy_train, [str(model), vectors], cache_dir=str(tmp_path), progress=False)
+    assert not any(r["cached"] for r in again)
+
+
 def test_best_layer_names_the_layer(toy_train: str, tiny_model: str, tmp_path) -> None:
     (record,) = select(toy_train, [tiny_model], "hscore", "best", cache_dir=str(tmp_path), progress=False)
     assert len(record["per_layer"]) == 3  # embeddings + 2 layers

@@ -11,13 +11,13 @@ import math
 import numbers
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from transferkit.core.atomic import write_json_atomic
 from transferkit.core.errors import UserError
 from transferkit.data._messages import at, one_line, show, show_list
 
@@ -123,20 +123,7 @@ class LabelMap:
 
     def save(self, path: str) -> None:
         """Write ``{"labels": [...]}`` atomically (temporary file + rename)."""
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=".labels-", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump({"labels": self.names}, out, ensure_ascii=False, indent=2)
-                out.write("\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_json_atomic(path, {"labels": self.names})
 
     @classmethod
     def load(cls, path: str) -> LabelMap:

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from transferkit.core.atomic import write_json_atomic
 from transferkit.core.config import DataConfig, build_dataclass
 from transferkit.core.errors import UserError
 from transferkit.evaluation.transferability import estimator
@@ -47,7 +48,7 @@ from transferkit.experiments import run
 from transferkit.experiments.advise_search import Arm, ArmRun, Search, SearchPlan, finished, ranked
 from transferkit.experiments.api import make_config
 from transferkit.experiments.select import check_candidate_model as check_candidate
-from transferkit.experiments.select import select, write_json
+from transferkit.experiments.select import select
 from transferkit.models import available, get_entry
 from transferkit.reporting.advice import render_advice
 from transferkit.strategies import STRATEGIES
@@ -125,7 +126,7 @@ def advise(train: str, minutes: float, models: Sequence[str] | str | None = None
                           train=os.path.abspath(train), task=task, data=data, minutes=minutes, eta=eta, seed=seed,
                           holdout=holdout, min_per_class=min_per_class, arms=[arm.label for arm in arms],
                           report=os.path.join(output, "report.html"), minutes_used=search.elapsed() / 60)
-    write_json(os.path.join(output, "recommendation.json"), recommendation)
+    write_json_atomic(os.path.join(output, "recommendation.json"), recommendation)
     render_advice(recommendation, recommendation["report"])
     return recommendation
 

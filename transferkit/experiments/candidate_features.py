@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,12 +26,13 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
+from transferkit.core.atomic import atomic_path
 from transferkit.core.contracts import IGNORE_INDEX
 from transferkit.core.errors import UserError
 from transferkit.core.machine import autocast, resolve_precision
 from transferkit.data.collate import PaddingCollator
 from transferkit.models import get_entry, load_backbone, text_encoder
-from transferkit.models.loading import LoadedModel
+from transferkit.models.loading import LoadedModel, files_fingerprint, reference_fingerprint
 from transferkit.models.vectors import model_kind, read_vectors
 from transferkit.models.word_vectors import build_tokenizer, vocabulary
 from transferkit.modules.inference import run_batches, run_ragged
@@ -86,25 +86,18 @@ def candidate_features(model_ref: str, task: Any, examples: Any, cache_root: str
     seconds = time.process_time() - start
     arrays = {f"layer.{i}": layer.astype(np.float16) for i, layer in enumerate(layers)}
     arrays.update(labels=labels.astype(np.int64), count=np.array([len(layers)]), seconds=np.array([seconds]))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-    os.close(handle)
-    save_file(arrays, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(arrays, tmp)
     return CandidateFeatures([layer.astype(np.float16).astype(np.float32) for layer in layers], labels, seconds, False)
 
 
 def _model_fingerprint(model_ref: str) -> str:
-    """Weights' identity without loading them: the catalog name plus where it resolves, or the reference."""
+    """The weights' identity without loading them: a transformer's directory fingerprint (config bytes, weight files'
+    sizes and times) or hub revision; for vectors and frozen encoders, the files where the reference resolves."""
+    if candidate_kind(model_ref) == "transformer":
+        return reference_fingerprint(model_ref)
     entry = get_entry(str(model_ref).strip())
-    if entry is None:
-        path = os.path.abspath(os.path.expanduser(model_ref))
-        if os.path.isdir(path):
-            from transferkit.models.loading import fingerprint_dir
-
-            return fingerprint_dir(path)
-        return str(model_ref)
-    return f"{entry.name}:{entry.kind}:{entry.layers}:{entry.hidden_size}:{entry.params}"
+    return files_fingerprint(entry.resolve() if entry is not None else os.path.expanduser(model_ref))
 
 
 def _compute(model_ref: str, task: Any, examples: Any, max_length: int, batch_size: int

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from transferkit.core.atomic import atomic_path
 from transferkit.core.contracts import TextExamples
 
 
@@ -87,7 +87,5 @@ class EmbeddingCache:
                 json.dump(key_parts, handle, indent=2)
         arrays = {"hashes": np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(len(hashes), 20),
                   "vectors": np.ascontiguousarray(vectors, dtype=np.float32)}
-        handle, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        os.close(handle)
-        save_file(arrays, tmp)
-        os.replace(tmp, os.path.join(directory, f"chunk-{uuid.uuid4().hex}.safetensors"))
+        with atomic_path(os.path.join(directory, f"chunk-{uuid.uuid4().hex}.safetensors")) as tmp:
+            save_file(arrays, tmp)

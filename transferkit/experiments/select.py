@@ -17,13 +17,13 @@ import hashlib
 import json
 import os
 import resource
-import tempfile
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from transferkit.core.atomic import write_json_atomic
 from transferkit.core.config import DataConfig, build_dataclass
 from transferkit.core.errors import UserError
 from transferkit.core.run_files import check_finished_run, model_dir
@@ -71,7 +71,7 @@ def select(train: str, models: Sequence[str], estimator: str = "logme", layers: 
     for rank, record in enumerate(records, 1):
         record["rank"] = rank
     if output:
-        write_json(output, records)
+        write_json_atomic(output, records)
     return records
 
 
@@ -145,13 +145,3 @@ def _progress(candidates: list[str], enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(candidates, desc="select", unit="model", disable=not enabled, leave=False)
-
-
-def write_json(path: str, payload: Any) -> None:
-    """Write JSON to ``path`` through a temp file and a rename: never a half-written file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        json.dump(payload, stream, indent=2)
-    os.replace(tmp, path)

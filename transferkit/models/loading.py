@@ -199,6 +199,23 @@ def fingerprint_dir(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def files_fingerprint(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's or a directory tree's relative names, sizes and mtimes (no bytes read)."""
+    root = Path(path).resolve()
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    digest = hashlib.sha256(str(root).encode())
+    for file in files:
+        stat = file.stat()
+        digest.update(f"\0{file.relative_to(root) if file != root else ''}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def reference_fingerprint(ref: str) -> str:
+    """The identity of a transformer reference's weights, as a run records it: :func:`fingerprint_dir` of the
+    directory it resolves to, or the hub id at its cached revision."""
+    return _fingerprint(resolve(ref), random_init=False)
+
+
 def _fingerprint(resolved: ResolvedModel, random_init: bool) -> str:
     if resolved.is_local:
         base = fingerprint_dir(resolved.path_or_id)

@@ -14,8 +14,9 @@ from typing import Any
 
 import yaml
 
+from transferkit.core.atomic import write_bytes_atomic
 from transferkit.reporting import plots
-from transferkit.reporting.report import _CSS, _atomic_write, _html_table
+from transferkit.reporting.report import _CSS, _html_table
 
 __all__ = ["render_advice"]
 
@@ -136,5 +137,5 @@ def render_advice(advice: dict[str, Any], path: str) -> str:
     page = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{title}</title>",
             f"<style>{_CSS}</style></head><body><h1>{title}</h1><p class=meta>{html.escape(_meta(advice))}</p>",
             *_sections(advice), "</body></html>"]
-    _atomic_write(path, "\n".join(page).encode("utf-8"))
+    write_bytes_atomic(path, "\n".join(page).encode("utf-8"))
     return path

@@ -18,12 +18,12 @@ import base64
 import datetime as _dt
 import html
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import yaml
 
+from transferkit.core.atomic import write_bytes_atomic
 from transferkit.core.errors import UserError
 from transferkit.core.results import Cell, ResultsStore
 from transferkit.reporting import plots
@@ -249,27 +249,6 @@ def _markdown(title: str, sections: dict[str, Any], cells: Sequence[Cell], image
     return "\n".join(parts)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _sections(results_dir: str, cells: Sequence[Cell], metric: str, info: TaskInfo, split: str) -> dict[str, Any]:
     counts = {s: sum(c.status == s for c in cells) for s in ("done", "failed", "running", "pending")}
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
@@ -316,9 +295,9 @@ def render_report(results_dir: str, output_path: str, metric: str | None = None,
         files_dir = f"{stem}_files"
         os.makedirs(files_dir, exist_ok=True)
         for name, _, png in figures:
-            _atomic_write(os.path.join(files_dir, f"{name}.png"), png)
+            write_bytes_atomic(os.path.join(files_dir, f"{name}.png"), png)
         images = [(t, f"{os.path.basename(files_dir)}/{name}.png") for name, t, _ in figures]
-        _atomic_write(output_path, _markdown(title, sections, cells, images).encode("utf-8"))
+        write_bytes_atomic(output_path, _markdown(title, sections, cells, images).encode("utf-8"))
     else:
-        _atomic_write(output_path, _html(title, sections, cells, figures).encode("utf-8"))
+        write_bytes_atomic(output_path, _html(title, sections, cells, figures).encode("utf-8"))
     return output_path
