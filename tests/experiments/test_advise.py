@@ -45,6 +45,29 @@ def test_rung_budgets_follow_the_halving_schedule() -> None:
     assert rung_budgets(1, 3, 100, 8) == [None]
 
 
+def test_rung0_cost_model_scales_each_strategy_by_model_size(tmp_path) -> None:
+    """A strategy measured on the small model predicts it on the big one (× the compute ratio); an unmeasured strategy
+    takes the same model's mean, else the probe scaled; an arm without a source model costs what such arms cost."""
+    Arm, ArmRun = advise_search.Arm, advise_search.ArmRun
+    plan = advise_search.SearchPlan(lambda *a: {}, [None], [10], "accuracy", 3, str(tmp_path), 60.0, 0.0,
+                                    sizes={"small": 1.0, "big": 8.0})
+    search = advise_search.Search(plan, bar=None)
+
+    def done(strategy: str, model: str | None, seconds: float) -> ArmRun:
+        return ArmRun(Arm(strategy, model), 0, 4, "run", 0.5, None, seconds, 10, False)
+
+    probe = done("finetune", "small", 10.0)
+    assert search.rung0_estimate(Arm("lora", "big"), [probe]) == pytest.approx(80.0)
+    measured = [probe, done("contrastive", "small", 50.0), done("tfidf", None, 2.0)]
+    assert search.rung0_estimate(Arm("contrastive", "big"), measured) == pytest.approx(400.0)
+    assert search.rung0_estimate(Arm("lora", "small"), measured) == pytest.approx(30.0)  # mean of small's runs
+    assert search.rung0_estimate(Arm("tfidf", None), measured) == pytest.approx(2.0)
+    assert search.rung0_estimate(Arm("tfidf", None), [probe]) == 0.0
+    arms = [Arm("finetune", "big"), Arm("finetune", "small"), Arm("tfidf", None)]
+    assert [a.label for a in advise_search.rung0_order(arms, plan.sizes)] == [
+        "tfidf", "finetune on small", "finetune on big"]
+
+
 def test_search_halves_and_writes_its_evidence(search: dict[str, Any]) -> None:
     result, output = search["result"], Path(search["options"]["output"])
     assert set(result) >= KEYS

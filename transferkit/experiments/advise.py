@@ -16,11 +16,14 @@
 4. Held-out scoring: every arm-run reads ``train`` with ``data.eval_fraction = holdout`` and one fixed split seed, so
    all train on the same ``1 − holdout`` part and are scored on the same held-out part (the task's primary metric
    and its bootstrap CI); rung budgets are drawn with ``data.budget_seed = seed``.
-5. Time: ``minutes`` of wall clock for everything, the shortlist included.  Calibration, measured: the shortlist's
-   time plus the first model arm's rung-0 run (the probe, kept as that arm's rung-0 result), extrapolated to every
-   arm's rung 0; a limit below that is refused up front, saying the minimum.  During the search, an arm-run that
-   would pass the limit (its estimated cost: the previous rung's measured seconds times the growth of its data)
-   is not started: the best arm of the last complete rung is recommended, and ``cut_by_time`` says so.
+5. Time: ``minutes`` of wall clock for everything, the shortlist included.  Rung 0 runs its arms cheapest first (no
+   source model, then the smaller shortlisted model).  Calibration, measured: the shortlist's time plus the first
+   model arm's rung-0 run (the probe, on the smallest model, kept as that arm's rung-0 result), extrapolated to every
+   arm's rung 0 by the search's cost model (compute per token ``layers × hidden²``, :mod:`advise_search`); a limit
+   below that is refused up front, saying the minimum.  During the search, an arm-run that would pass the limit (its
+   estimated cost: the same strategy's rung-0 run scaled by model size, or the previous rung's measured seconds
+   times the growth of its data) is not started: the best arm of the last complete rung is recommended (rung 0's
+   finished runs when the cut came inside it), and ``cut_by_time`` says so.
 
 >>> pick = advise("train.csv", minutes=15, data={"text_column": "sentence"}, output="advice")  # doctest: +SKIP
 >>> pick["strategy"], pick["model"], pick["command"]                                        # doctest: +SKIP
@@ -28,6 +31,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -45,7 +49,16 @@ from transferkit.core.config import DataConfig, build_dataclass
 from transferkit.core.errors import UserError
 from transferkit.evaluation.transferability import estimator
 from transferkit.experiments import run
-from transferkit.experiments.advise_search import Arm, ArmRun, Search, SearchPlan, finished, ranked
+from transferkit.experiments.advise_search import (
+    Arm,
+    ArmRun,
+    Search,
+    SearchPlan,
+    compute_size,
+    finished,
+    ranked,
+    rung0_order,
+)
 from transferkit.experiments.api import make_config
 from transferkit.experiments.select import check_candidate_model as check_candidate
 from transferkit.experiments.select import select
@@ -110,17 +123,18 @@ def advise(train: str, minutes: float, models: Sequence[str] | str | None = None
                          progress=progress, output=os.path.join(output, "select.json"))
     select_seconds = time.monotonic() - started
     shortlisted = [record["model"] for record in records[:shortlist]]
-    arms = [Arm(name, model) for name in prepared.names
-            for model in (shortlisted if prepared.options[name]["uses_model"] else [None])]
+    sizes = model_sizes(shortlisted)
+    arms = rung0_order([Arm(name, model) for name in prepared.names
+                        for model in (shortlisted if prepared.options[name]["uses_model"] else [None])], sizes)
     plan = SearchPlan(prepared.config, prepared.budgets, prepared.examples, TASKS.get(task).primary_metric, eta,
-                      os.path.join(output, "runs"), minutes * 60, started, cache_dir)
+                      os.path.join(output, "runs"), minutes * 60, started, cache_dir, sizes)
     from tqdm.auto import tqdm
 
     total = sum(math.ceil(len(arms) / eta ** rung) for rung in range(len(prepared.budgets)))
     with tqdm(total=total, desc="advise", unit="run", disable=not progress, leave=False) as bar:
         search = Search(plan, bar)
         probe = _calibrate(search, arms, minutes, select_seconds)
-        rungs, pruned = search.halve(arms, probe["seconds"])
+        rungs, pruned = search.halve(arms, probe.pop("result"))
     recommendation = _recommendation(search, rungs, pruned, prepared, probe)
     recommendation.update(command=train_command(recommendation, train, task, data, output), shortlist=records,
                           train=os.path.abspath(train), task=task, data=data, minutes=minutes, eta=eta, seed=seed,
@@ -255,21 +269,34 @@ def _run_config(train: str, task: str, data: dict[str, Any], holdout: float, see
     return config
 
 
+def model_sizes(models: Sequence[str]) -> dict[str | None, float]:
+    """Each catalog transformer's compute per token (``layers × hidden²``) for the search's cost model; models outside
+    the catalog are left out (the cost model then treats them as the size of the run it scales from)."""
+    sizes: dict[str | None, float] = {}
+    for model in models:
+        entry = get_entry(model)
+        if entry is not None and entry.layers > 0:
+            sizes[model] = compute_size(entry.layers, entry.hidden_size)
+    return sizes
+
+
 def _calibrate(search: Search, arms: list[Arm], minutes: float, select_seconds: float) -> dict[str, Any]:
-    """Measure the first model arm's rung-0 run (kept as its result) and refuse a limit below rung 0's estimate:
-    the time spent so far plus the probe's cost for every arm whose rung-0 run is not on disk yet."""
+    """Measure the first model arm's rung-0 run (the cheapest order puts it on the smallest shortlisted model; kept as
+    its result) and refuse a limit below rung 0's estimate: the time spent so far plus the cost model's estimate
+    (:meth:`Search.rung0_estimate` from the probe) of every arm whose rung-0 run is not on disk yet."""
     probe_arm = next((arm for arm in arms if arm.model is not None), arms[0])
     start = time.monotonic()
     probe = search.run_arm(probe_arm, 0)
     seconds = probe.seconds if probe.reused else time.monotonic() - start
+    measured = dataclasses.replace(probe, seconds=seconds)
     pending = [arm for arm in arms if arm != probe_arm and not finished(search.run_dir(arm, 0))]
-    needed = (search.elapsed() + seconds * len(pending)) / 60
+    needed = (search.elapsed() + sum(search.rung0_estimate(arm, [measured]) for arm in pending)) / 60
     if needed > minutes:
         least = math.ceil(needed * 10) / 10
         raise UserError(f"advise: --minutes {minutes:g} is too small for one rung of {len(arms)} arms: it needs about "
                         f"{least:g} minutes (--minutes {least:g}, or fewer --strategies/--models)")
     return {"arm": probe_arm.label, "seconds": round(seconds, 3), "select_seconds": round(select_seconds, 3),
-            "rung0_minutes": round(needed, 3)}
+            "rung0_minutes": round(needed, 3), "result": measured}
 
 
 def _decision(rungs: list[list[ArmRun]], cut: dict[str, Any] | None) -> list[ArmRun]:

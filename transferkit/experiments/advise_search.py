@@ -7,7 +7,11 @@ run under ``<output>/runs/rung{r}-{strategy}-{model}``; one whose ``metrics.json
 retrained, so an interrupted search resumes where it stopped.
 
 The time limit is kept by estimating each arm-run's cost before starting it (:meth:`Search.estimate`) and stopping
-when the elapsed time plus that estimate would pass the limit.
+when the elapsed time plus that estimate would pass the limit.  The cost model is first order: a run's seconds grow
+with its training examples and, across models, with the encoder's compute per token, ``layers × hidden²``
+(:func:`compute_size`: the matrix products of a transformer layer are ``O(d²)`` per token; a 250k-row vocabulary costs
+memory, not compute).  Rung 0 runs the arms cheapest first (no source model, then the smaller models), so each
+strategy's cost is measured on a small model before it is predicted for a larger one.
 """
 
 from __future__ import annotations
@@ -92,6 +96,35 @@ class SearchPlan:
     limit_seconds: float
     started: float
     cache_dir: str | None = None
+    sizes: dict[str | None, float] | None = None
+    """Each model's :func:`compute_size` (None: no source model); a model missing here counts as the probe's size."""
+
+    def size(self, model: str | None) -> float | None:
+        return (self.sizes or {}).get(model)
+
+
+def compute_size(layers: int, hidden_size: int) -> float:
+    """Relative compute per token of a transformer encoder: ``layers × hidden²``.
+
+    >>> compute_size(12, 768) / compute_size(6, 384)   # mpnet-base vs MiniLM-L6
+    8.0
+    """
+    return float(layers * hidden_size * hidden_size)
+
+
+def rung0_order(arms: list[Arm], sizes: dict[str | None, float]) -> list[Arm]:
+    """Cheapest first: arms that read no source model, then by model size (unknown sizes last), each model's
+    strategies in the given order.
+
+    >>> a = [Arm("finetune", "big"), Arm("lora", "big"), Arm("finetune", "small"), Arm("tfidf", None)]
+    >>> [arm.label for arm in rung0_order(a, {"big": 8.0, "small": 1.0})]
+    ['tfidf', 'finetune on small', 'finetune on big', 'lora on big']
+    """
+    def key(item: tuple[int, Arm]) -> tuple[float, int]:
+        index, arm = item
+        return (-1.0 if arm.model is None else sizes.get(arm.model, math.inf), index)
+
+    return [arm for _, arm in sorted(enumerate(arms), key=key)]
 
 
 def finished(run_dir: str) -> bool:
@@ -153,26 +186,46 @@ class Search:
                       float(metrics["train_seconds"]) + float(metrics["eval_seconds"]), int(metrics["train_size"]),
                       reused)
 
-    def estimate(self, arm: Arm, rung: int, rung_so_far: list[ArmRun], probe_seconds: float) -> float:
-        """Expected seconds of the arm's run at ``rung``: 0 when it is on disk or carried; at rung 0 the mean cost of
-        the rung's runs so far (the calibration probe's before any); later the arm's previous run scaled by the
-        growth of its training examples (cost ∝ examples: an over-estimate, since loading and scoring do not grow)."""
+    def estimate(self, arm: Arm, rung: int, rung_so_far: list[ArmRun], probe: ArmRun) -> float:
+        """Expected seconds of the arm's run at ``rung``: 0 when it is on disk or carried; later rungs: the arm's
+        previous run scaled by the growth of its training examples (cost ∝ examples: an over-estimate, since loading
+        and scoring do not grow); rung 0: :meth:`rung0_estimate`."""
         if (arm, rung) in self._done or self.carried(arm, rung) or finished(self.run_dir(arm, rung)):
             return 0.0
         if rung == 0:
-            measured = [result.seconds for result in rung_so_far if result.error is None]
-            return sum(measured) / len(measured) if measured else probe_seconds
+            return self.rung0_estimate(arm, rung_so_far if probe in rung_so_far else [*rung_so_far, probe])
         previous = self._last[arm]
         return previous.seconds * self.plan.examples[rung] / max(previous.train_size, 1)
 
-    def halve(self, arms: list[Arm], probe_seconds: float) -> tuple[list[list[ArmRun]], list[dict[str, Any]]]:
+    def rung0_estimate(self, arm: Arm, measured: list[ArmRun]) -> float:
+        """The same strategy's measured rung-0 run scaled by model size (the largest such), else the mean of the
+        same model's runs, else the probe scaled by model size; an arm without a source model, the mean of such runs
+        (else 0: it loads no encoder)."""
+        ok = [result for result in measured if result.error is None]
+        if arm.model is None:
+            same = [result.seconds for result in ok if result.arm.model is None]
+            return sum(same) / len(same) if same else 0.0
+        scaled = [self._scaled(result, arm.model) for result in ok
+                  if result.arm.strategy == arm.strategy and result.arm.model is not None]
+        if scaled:
+            return max(scaled)
+        same = [result.seconds for result in ok if result.arm.model == arm.model]
+        if same:
+            return sum(same) / len(same)
+        return max([self._scaled(result, arm.model) for result in ok if result.arm.model is not None] or [0.0])
+
+    def _scaled(self, result: ArmRun, model: str) -> float:
+        mine, theirs = self.plan.size(model), self.plan.size(result.arm.model)
+        return result.seconds * (mine / theirs if mine and theirs else 1.0)
+
+    def halve(self, arms: list[Arm], probe: ArmRun) -> tuple[list[list[ArmRun]], list[dict[str, Any]]]:
         """Successive halving from rung 0; returns every rung's runs and the pruned arms (with why).  Stops early,
         setting ``cut_at``, when the next arm-run would pass the time limit."""
         rungs: list[list[ArmRun]] = []
         pruned: list[dict[str, Any]] = []
         alive = list(arms)
         for rung in range(len(self.plan.budgets)):
-            results = self._run_rung(alive, rung, probe_seconds)
+            results = self._run_rung(alive, rung, probe)
             rungs.append(results)
             if self.cut_at is not None or rung == len(self.plan.budgets) - 1:
                 break
@@ -180,12 +233,12 @@ class Search:
             pruned += out
         return rungs, pruned
 
-    def _run_rung(self, alive: list[Arm], rung: int, probe_seconds: float) -> list[ArmRun]:
+    def _run_rung(self, alive: list[Arm], rung: int, probe: ArmRun) -> list[ArmRun]:
         results: list[ArmRun] = []
         for arm in alive:
             left = self.plan.limit_seconds - self.elapsed()
             self.bar.set_postfix(rung=f"{rung}/{len(self.plan.budgets) - 1}", left=f"{max(left, 0) / 60:.1f} min")
-            expected = self.estimate(arm, rung, results, probe_seconds)
+            expected = self.estimate(arm, rung, results, probe)
             if expected > left and (rung > 0 or results):
                 self.cut_at = {"rung": rung, "arm": arm.label, "expected_seconds": round(expected, 1),
                                "left_seconds": round(left, 1)}
