@@ -276,6 +276,9 @@ def main() -> None:
     parser.add_argument("--datasets", default="sst2,trec,waimai,conll")
     parser.add_argument("--minutes", type=float, default=DEFAULT_MINUTES, help="advise's --minutes")
     parser.add_argument("--dry-run", action="store_true", help="print the planned runs (cached or to run); train nothing")
+    parser.add_argument("--advise-only", action="store_true",
+                        help="run (or read back) advise on every dataset first, nothing else: its wall-clock limit is "
+                             "then kept on a machine running nothing beside it; a later full run reuses the results")
     args = parser.parse_args()
     out, names = Path(args.out).resolve(), args.datasets.split(",")
     if args.dry_run:
@@ -286,6 +289,14 @@ def main() -> None:
             total += todo
             print("\n".join(lines) + "\n")
         print(f"{total} processes to run (plus one per non-default pick); nothing was trained (--dry-run)")
+        return
+    if args.advise_only:
+        for name, files in prepare(str(out), names).items():
+            try:
+                advised = run_advise(out, name, files, args.minutes, candidate_models(), strategies_for(files["task"]))
+            except SystemExit as exc:
+                advised = {"error": str(exc)}
+            print(json.dumps({name: advised}, default=str)[:800], flush=True)
         return
     summary = {}
     for name, files in prepare(str(out), names).items():

@@ -19,8 +19,9 @@
 5. Time: ``minutes`` of wall clock for everything, the shortlist included.  Rung 0 runs its arms cheapest first (no
    source model, then the smaller shortlisted model).  Calibration, measured: the shortlist's time plus the first
    model arm's rung-0 run (the probe, on the smallest model, kept as that arm's rung-0 result), extrapolated to every
-   arm's rung 0 by the search's cost model (compute per token ``layers × hidden²``, :mod:`advise_search`); a limit
-   below that is refused up front, saying the minimum.  During the search, an arm-run that would pass the limit (its
+   arm's rung 0 by the search's cost model (size ``layers × hidden``, :mod:`advise_search`); a limit that cannot hold
+   even one more arm-run after the probe is refused up front, saying the minimum; one below rung 0's estimate gives
+   a warning and a search that time may cut inside rung 0.  During the search, an arm-run that would pass the limit (its
    estimated cost: the same strategy's rung-0 run scaled by model size, or the previous rung's measured seconds
    times the growth of its data) is not started: the best arm of the last complete rung is recommended (rung 0's
    finished runs when the cut came inside it), and ``cut_by_time`` says so.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import math
 import os
 import shlex
@@ -66,6 +68,8 @@ from transferkit.models import available, get_entry
 from transferkit.reporting.advice import render_advice
 from transferkit.strategies import STRATEGIES
 from transferkit.tasks import TASKS
+
+logger = logging.getLogger("transferkit")
 
 DEFAULT_STRATEGIES = ("finetune", "feature_extraction", "lora", "contrastive", "tfidf")
 DEFAULT_CANDIDATES = ("minilm-l6", "multilingual-e5-small", "mpnet-base", "minilm-l3")
@@ -270,7 +274,7 @@ def _run_config(train: str, task: str, data: dict[str, Any], holdout: float, see
 
 
 def model_sizes(models: Sequence[str]) -> dict[str | None, float]:
-    """Each catalog transformer's compute per token (``layers × hidden²``) for the search's cost model; models outside
+    """Each catalog transformer's size (``layers × hidden``) for the search's cost model; models outside
     the catalog are left out (the cost model then treats them as the size of the run it scales from)."""
     sizes: dict[str | None, float] = {}
     for model in models:
@@ -282,19 +286,26 @@ def model_sizes(models: Sequence[str]) -> dict[str | None, float]:
 
 def _calibrate(search: Search, arms: list[Arm], minutes: float, select_seconds: float) -> dict[str, Any]:
     """Measure the first model arm's rung-0 run (the cheapest order puts it on the smallest shortlisted model; kept as
-    its result) and refuse a limit below rung 0's estimate: the time spent so far plus the cost model's estimate
-    (:meth:`Search.rung0_estimate` from the probe) of every arm whose rung-0 run is not on disk yet."""
+    its result) and estimate rung 0: the time spent so far plus the cost model's estimate (:meth:`Search.rung0_estimate`
+    from the probe) of every arm whose rung-0 run is not on disk yet.  A limit that leaves no time for a second
+    arm-run (nothing to compare) is refused, naming the minimum; one below rung 0's estimate is warned about, and the
+    search compares what fits."""
     probe_arm = next((arm for arm in arms if arm.model is not None), arms[0])
     start = time.monotonic()
     probe = search.run_arm(probe_arm, 0)
     seconds = probe.seconds if probe.reused else time.monotonic() - start
     measured = dataclasses.replace(probe, seconds=seconds)
     pending = [arm for arm in arms if arm != probe_arm and not finished(search.run_dir(arm, 0))]
-    needed = (search.elapsed() + sum(search.rung0_estimate(arm, [measured]) for arm in pending)) / 60
+    estimates = [search.rung0_estimate(arm, [measured]) for arm in pending]
+    needed = (search.elapsed() + sum(estimates)) / 60
+    least = math.ceil((search.elapsed() + min(estimates, default=0.0)) / 6) / 10
+    if pending and least > minutes:
+        raise UserError(f"advise: --minutes {minutes:g} is too small: the shortlist and one arm-run took "
+                        f"{search.elapsed() / 60:.1f} minutes, leaving no time to compare a second arm; give at least "
+                        f"--minutes {least:g} (a whole first rung of {len(arms)} arms needs about {needed:.1f})")
     if needed > minutes:
-        least = math.ceil(needed * 10) / 10
-        raise UserError(f"advise: --minutes {minutes:g} is too small for one rung of {len(arms)} arms: it needs about "
-                        f"{least:g} minutes (--minutes {least:g}, or fewer --strategies/--models)")
+        logger.warning("advise: a whole first rung of %d arms needs about %.1f minutes; --minutes %g compares the arms "
+                       "that fit (cheapest first)", len(arms), needed, minutes)
     return {"arm": probe_arm.label, "seconds": round(seconds, 3), "select_seconds": round(select_seconds, 3),
             "rung0_minutes": round(needed, 3), "result": measured}
 

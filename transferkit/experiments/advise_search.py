@@ -8,9 +8,10 @@ retrained, so an interrupted search resumes where it stopped.
 
 The time limit is kept by estimating each arm-run's cost before starting it (:meth:`Search.estimate`) and stopping
 when the elapsed time plus that estimate would pass the limit.  The cost model is first order: a run's seconds grow
-with its training examples and, across models, with the encoder's compute per token, ``layers × hidden²``
-(:func:`compute_size`: the matrix products of a transformer layer are ``O(d²)`` per token; a 250k-row vocabulary costs
-memory, not compute).  Rung 0 runs the arms cheapest first (no source model, then the smaller models), so each
+with its training examples and, across models, with the encoder's size ``layers × hidden`` (:func:`compute_size`;
+measured, fine-tuning on 1,000 SST-2 sentences: about 2× the seconds from MiniLM-L6, 6 × 384, to e5-small, 12 × 384,
+and 2× again to mpnet-base, 12 × 768, although a layer's matrix products grow as ``hidden²``: small models use the
+CPU less well, and loading and scoring do not grow at all; a 250k-row vocabulary costs memory, not time).  Rung 0 runs the arms cheapest first (no source model, then the smaller models), so each
 strategy's cost is measured on a small model before it is predicted for a larger one.
 """
 
@@ -104,12 +105,12 @@ class SearchPlan:
 
 
 def compute_size(layers: int, hidden_size: int) -> float:
-    """Relative compute per token of a transformer encoder: ``layers × hidden²``.
+    """Relative cost of a run on a transformer encoder: ``layers × hidden`` (see the module docstring).
 
     >>> compute_size(12, 768) / compute_size(6, 384)   # mpnet-base vs MiniLM-L6
-    8.0
+    4.0
     """
-    return float(layers * hidden_size * hidden_size)
+    return float(layers * hidden_size)
 
 
 def rung0_order(arms: list[Arm], sizes: dict[str | None, float]) -> list[Arm]:
