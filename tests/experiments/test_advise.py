@@ -68,6 +68,20 @@ def test_rung0_cost_model_scales_each_strategy_by_model_size(tmp_path) -> None:
         "tfidf", "finetune on small", "finetune on big"]
 
 
+def test_a_carried_run_does_not_make_the_next_rung_look_free(tmp_path) -> None:
+    """Small data: rung 1's budget equals rung 0's, so the arm's run is carried (cost 0); rung 2's estimate must scale
+    the run that was trained (seconds × growth of examples), not the carried record's zero."""
+    Arm, ArmRun = advise_search.Arm, advise_search.ArmRun
+    plan = advise_search.SearchPlan(lambda *a: {}, [4, 4, None], [8, 8, 80], "accuracy", 3, str(tmp_path), 60.0, 0.0)
+    search = advise_search.Search(plan, bar=None)
+    arm = Arm("contrastive", "m")
+    trained = ArmRun(arm, 0, 4, "run", 0.7, None, 240.0, 8, False)
+    search._last[arm] = search._done[arm, 0] = trained
+    carried = search.run_arm(arm, 1)
+    assert carried.reused and carried.seconds == 0.0
+    assert search.estimate(arm, 2, [], trained) == pytest.approx(2400.0)
+
+
 def test_search_halves_and_writes_its_evidence(search: dict[str, Any]) -> None:
     result, output = search["result"], Path(search["options"]["output"])
     assert set(result) >= KEYS
@@ -130,6 +144,28 @@ def test_time_limit_cuts_the_search_to_the_last_complete_rung(search: dict[str, 
     pick = result["strategy"] if result["model"] is None else f"{result['strategy']} on {result['model']}"
     assert result["rung"] == 0 and pick == _ranked_labels(result["rungs"][0]["arms"])[0]
     assert "cut by the time limit" in (output / "report.html").read_text()
+
+
+def test_an_arm_too_dear_for_rung_0_is_skipped_and_the_search_goes_on(search: dict[str, Any], tmp_path,
+                                                                     monkeypatch) -> None:
+    """A rung-0 arm whose estimate does not fit is not started, the cheaper arms after it still run and halving goes on
+    over the arms that ran; the report lists it as not started."""
+    output = tmp_path / "skip"
+    estimate = advise_search.Search.estimate
+
+    def dear_finetune(self, arm, rung, *rest):
+        return 1e9 if rung == 0 and arm.strategy == "finetune" else estimate(self, arm, rung, *rest)
+
+    monkeypatch.setattr(advise_search.Search, "estimate", dear_finetune)
+    monkeypatch.setattr("transferkit.experiments.advise._calibrate",
+                        lambda search, arms, minutes, seconds: {"result": search.run_arm(arms[0], 0), "seconds": 0.0})
+    result = advise(search["train"], 5, **{**search["options"], "output": str(output)})
+    ran = {record["strategy"] for record in result["rungs"][0]["arms"]}
+    assert "finetune" not in ran and {"tfidf", "feature_extraction"} <= ran, ran
+    assert result["cut_by_time"] and result["cut_at"] is None and len(result["rungs"]) >= 2
+    skipped = [p for p in result["pruned"] if p["reason"].startswith("not started")]
+    assert [p["strategy"] for p in skipped] == ["finetune"]
+    assert "not started" in (output / "report.html").read_text()
 
 
 def _one_class(path: Path) -> str:

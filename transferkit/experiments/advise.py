@@ -21,10 +21,12 @@
    model arm's rung-0 run (the probe, on the smallest model, kept as that arm's rung-0 result), extrapolated to every
    arm's rung 0 by the search's cost model (size ``layers × hidden``, :mod:`advise_search`); a limit that cannot hold
    even one more arm-run after the probe is refused up front, saying the minimum; one below rung 0's estimate gives
-   a warning and a search that time may cut inside rung 0.  During the search, an arm-run that would pass the limit (its
-   estimated cost: the same strategy's rung-0 run scaled by model size, or the previous rung's measured seconds
-   times the growth of its data) is not started: the best arm of the last complete rung is recommended (rung 0's
-   finished runs when the cut came inside it), and ``cut_by_time`` says so.
+   a warning.  During the search, an arm-run that would pass the limit (its estimated cost: the same strategy's
+   rung-0 run scaled by model size, or the previous rung's measured seconds times the growth of its data) is not
+   started.  In rung 0 it is skipped (listed with the pruned arms, "not started") and the cheaper arms after it
+   still run, so one expensive arm does not end the search; halving goes on over the arms that ran.  In a later
+   rung the search stops there and the best arm of the last complete rung is recommended.  ``cut_by_time`` says
+   when either happened.
 
 >>> pick = advise("train.csv", minutes=15, data={"text_column": "sentence"}, output="advice")  # doctest: +SKIP
 >>> pick["strategy"], pick["model"], pick["command"]                                        # doctest: +SKIP
@@ -328,7 +330,7 @@ def _recommendation(search: Search, rungs: list[list[ArmRun]], pruned: list[dict
     return {"model": best.arm.model, "strategy": best.arm.strategy,
             "options": prepared.options[best.arm.strategy]["options"], "score": best.score, "ci": best.ci,
             "metric": search.plan.metric, "rung": best.rung, "budget": best.budget, "budget_unit": prepared.budget_unit,
-            "run": best.run, "cut_by_time": search.cut_at is not None, "cut_at": search.cut_at,
+            "run": best.run, "cut_by_time": search.cut_at is not None or bool(search.skipped), "cut_at": search.cut_at,
             "budgets": prepared.budgets, "calibration": probe,
             "rungs": [{"rung": rung, "budget": prepared.budgets[rung], "arms": [r.record() for r in results]}
                       for rung, results in enumerate(rungs)],

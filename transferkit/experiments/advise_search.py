@@ -139,6 +139,9 @@ class Search:
         self.plan, self.bar = plan, bar
         self.cache = EmbeddingCache(plan.cache_dir)
         self.cut_at: dict[str, Any] | None = None
+        self.skipped: list[dict[str, Any]] = []
+        """Rung-0 arms not started because their estimated cost did not fit in the time left (cheaper ones after
+        them still run: rung 0 is ordered cheapest first by model, not by strategy)."""
         self._last: dict[Arm, ArmRun] = {}
         self._done: dict[tuple[Arm, int], ArmRun] = {}
 
@@ -159,13 +162,13 @@ class Search:
         if (arm, rung) in self._done:
             return self._done[arm, rung]
         budget = self.plan.budgets[rung]
-        if self.carried(arm, rung):
+        if self.carried(arm, rung):  # ``_last`` keeps the run it repeats: the next rung's estimate scales that cost
             previous = self._last[arm]
             result = ArmRun(arm, rung, budget, previous.run, previous.score, previous.ci, 0.0, previous.train_size,
                             True, previous.error)
         else:
-            result = self._train(arm, rung, budget)
-        self._last[arm] = self._done[arm, rung] = result
+            result = self._last[arm] = self._train(arm, rung, budget)
+        self._done[arm, rung] = result
         return result
 
     def _train(self, arm: Arm, rung: int, budget: int | None) -> ArmRun:
@@ -228,6 +231,8 @@ class Search:
         for rung in range(len(self.plan.budgets)):
             results = self._run_rung(alive, rung, probe)
             rungs.append(results)
+            if rung == 0:
+                pruned += self.skipped
             if self.cut_at is not None or rung == len(self.plan.budgets) - 1:
                 break
             alive, out = survivors(results, self.plan.eta, self.plan.metric)
@@ -240,7 +245,12 @@ class Search:
             left = self.plan.limit_seconds - self.elapsed()
             self.bar.set_postfix(rung=f"{rung}/{len(self.plan.budgets) - 1}", left=f"{max(left, 0) / 60:.1f} min")
             expected = self.estimate(arm, rung, results, probe)
-            if expected > left and (rung > 0 or results):
+            if expected > left and rung == 0 and results:  # skip it: a cheaper arm after it may still fit
+                self.skipped.append({"arm": arm.label, "strategy": arm.strategy, "model": arm.model, "rung": 0,
+                                     "rank": None, "of": None, "score": None,
+                                     "reason": f"not started: expected {expected:.0f} s, {left:.0f} s left"})
+                continue
+            if expected > left and rung > 0:
                 self.cut_at = {"rung": rung, "arm": arm.label, "expected_seconds": round(expected, 1),
                                "left_seconds": round(left, 1)}
                 return results

@@ -82,8 +82,11 @@ def _plot(advice: dict[str, Any]) -> bytes:
 
 
 def _meta(advice: dict[str, Any]) -> str:
-    cut = (f"cut by the time limit before {advice['cut_at']['arm']} at rung {advice['cut_at']['rung']}"
-           if advice["cut_by_time"] else "every rung completed")
+    skipped = [p["arm"] for p in advice["pruned"] if p["rank"] is None]
+    cuts = ([f"rung 0 skipped {', '.join(skipped)} (not started: too dear for the time left)"] if skipped else []) + (
+        [f"cut by the time limit before {advice['cut_at']['arm']} at rung {advice['cut_at']['rung']}"]
+        if advice["cut_at"] else [])
+    cut = "; ".join(cuts) if cuts else "every rung completed"
     return (f"{advice['train']} ({advice['task']}): {len(advice['arms'])} arms, η = {advice['eta']}, "
             f"{advice['holdout']:.0%} held out for scoring; {advice['minutes_used']:.2f} of {advice['minutes']:g} "
             f"minutes used, {cut}")
@@ -112,8 +115,9 @@ def _sections(advice: dict[str, Any]) -> list[str]:
               _html_table(["arm", *rung_titles, "total"], costs, caption="Train + eval seconds each run measured; a "
                           "reused run shows the cost it had when it was trained."),
               "<h2>Pruned</h2>",
-              _html_table(["arm", "rung", "rank", "reason"], [[p["arm"], str(p["rung"]), f"{p['rank']} of {p['of']}",
-                                                              p["reason"]] for p in advice["pruned"]], left=4)
+              _html_table(["arm", "rung", "rank", "reason"],
+                          [[p["arm"], str(p["rung"]), f"{p['rank']} of {p['of']}" if p["rank"] else "—", p["reason"]]
+                           for p in advice["pruned"]], left=4)
               if advice["pruned"] else "<p>No arm was pruned.</p>"]
     return parts + _shortlist(advice)
 
