@@ -137,11 +137,15 @@ def test_unsafe_or_empty_model_dir(maker, needles, tmp_path, capsys, monkeypatch
     assert_user_error(code, err, output, *needles)
 
 
-def test_resume_without_checkpoint(tmp_path, tiny_model, capsys, monkeypatch) -> None:
+def test_resume_without_checkpoint_starts_from_the_beginning(tmp_path, tiny_model, capsys, monkeypatch) -> None:
+    """A job preempted before its first checkpoint can rerun the same command with --resume."""
     train = write(tmp_path / "train.csv", GOOD_ROWS)
     output = str(tmp_path / "run")
-    code, _, err = run_cli(train_args(tiny_model, train, output, "--resume"), capsys, monkeypatch)
-    assert_user_error(code, err, output, "--resume", "no checkpoint")
+    os.makedirs(output + ".partial")  # killed while starting: a work directory without a checkpoint
+    code, _, _ = run_cli(train_args(tiny_model, train, output, "--resume"), capsys, monkeypatch)
+    assert code == 0 and os.path.isfile(os.path.join(output, "metrics.json"))
+    with open(os.path.join(output, "train.log"), encoding="utf-8") as log:
+        assert "starting from the beginning" in log.read()
 
 
 def test_real_process_prints_one_line_and_exits_2(tmp_path) -> None:

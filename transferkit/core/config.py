@@ -126,6 +126,13 @@ class DataConfig:
               "map to the tokenizer's unknown token, e.g. Chinese text under an English-only model; 0 disables")
     split_seed: int = option(13, "seed for the train/eval split (fixed, so every run shares one eval set)")
     budget_seed: int | None = option(None, "seed for the label-budget sample; null = training.seed (a new sample per seed)")
+    stream: list[dict[str, Any]] | None = option(
+        None, "continual learning: stages learned in order (instead of train/eval), each {path, test, name, "
+              "text_column, text_pair_column, label_column, columns, format, label_map}; eval is held out of path "
+              "(eval_fraction), budget and caps apply per stage, name = path's file stem, label_map renames labels, "
+              "e.g. {0: negative, 1: positive}, and must name every label (see continual.setting)")
+    stream_setting: Literal["auto", "domain", "class"] = option(
+        "auto", "a copy of continual.setting, so the task reading data.stream sees it; set continual.setting instead")
 
 
 @dataclass
@@ -161,6 +168,16 @@ class TrainingConfig:
     progress: bool = option(True, "show a progress bar")
 
 
+@dataclass
+class ContinualConfig:
+    """How the stages of ``data.stream`` relate (the strategy decides how they are learned)."""
+
+    setting: Literal["auto", "domain", "class"] = option(
+        "auto", "domain: every stage has the same labels (after label_map); class: labels accumulate into one head, "
+                "a stage's label is STAGE:LABEL unless the stage has a label_map; auto: domain when every stage's "
+                "label set is equal, else class")
+
+
 TRAINING_DEFAULTS: dict[str, Any] = {"eval_every_epoch": True, "epochs": 3, "batch_size": 32, "learning_rate": 5e-5}
 """Training settings that are null (unset) until resolved: these values, unless a strategy declares its own."""
 
@@ -180,12 +197,20 @@ class RunConfig:
     strategy: ComponentSpec = field(default_factory=lambda: ComponentSpec("finetune"))
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    continual: ContinualConfig = field(default_factory=ContinualConfig)
     output: str | None = option(None, "run directory to write")
     init_from: str | None = option(
         None, "a finished run directory whose trained encoder (and head, when its labels match) start this run: "
               "sequential transfer, e.g. English first, then k Chinese labels (same model and task)")
     teacher: str | None = option(
         None, "a finished run whose predictions a distillation strategy (distill) learns from; same task and labels")
+
+    def __post_init__(self) -> None:
+        self.mirror_continual()
+
+    def mirror_continual(self) -> None:
+        """Copy ``continual.setting`` into ``data.stream_setting``: a task's ``read_splits`` sees only ``data``."""
+        self.data.stream_setting = self.continual.setting
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> RunConfig:
@@ -205,6 +230,11 @@ class RunConfig:
                 setattr(cfg, key, ComponentSpec.parse(raw[key], f"{source}: {key}"))
         cfg.data = build_dataclass(DataConfig, raw.get("data") or {}, f"{source}: data")
         cfg.training = build_dataclass(TrainingConfig, raw.get("training") or {}, f"{source}: training")
+        cfg.continual = build_dataclass(ContinualConfig, raw.get("continual") or {}, f"{source}: continual")
+        if "stream_setting" in (raw.get("data") or {}) and cfg.data.stream_setting != cfg.continual.setting:
+            raise UserError(f"{source}: data.stream_setting copies continual.setting; set continual.setting: "
+                            f"{cfg.data.stream_setting} instead")
+        cfg.mirror_continual()
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
@@ -214,6 +244,7 @@ class RunConfig:
             "strategy": self.strategy.to_dict(),
             "data": dataclasses.asdict(self.data),
             "training": dataclasses.asdict(self.training),
+            "continual": dataclasses.asdict(self.continual),
             "output": self.output,
             "init_from": self.init_from,
             "teacher": self.teacher,
@@ -311,7 +342,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
-SECTION_TYPES = {"data": DataConfig, "training": TrainingConfig}
+SECTION_TYPES = {"data": DataConfig, "training": TrainingConfig, "continual": ContinualConfig}
 
 
 def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
@@ -341,6 +372,8 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
             mapping = dict(current) if isinstance(current, dict) else ({} if current is None else {"test": current})
             mapping[rest[1]] = value
             setattr(cfg.data, rest[0], mapping)
+        elif path == ["data", "stream_setting"]:
+            raise UserError(f"{where}: data.stream_setting copies continual.setting; use --set continual.setting=VALUE")
         elif head in SECTION_TYPES and len(rest) == 1:
             section = getattr(cfg, head)
             hints = _hints(SECTION_TYPES[head])
@@ -353,6 +386,7 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
         else:
             keys = top + [f"{s}.{k}" for s, t in SECTION_TYPES.items() for k in _hints(t)]
             raise UserError(f"{where}: unknown key '{'.'.join(path)}'{closest('.'.join(path), keys)}")
+    cfg.mirror_continual()
     return cfg
 
 

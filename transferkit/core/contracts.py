@@ -74,6 +74,32 @@ class Splits:
     eval: Any
     tests: dict[str, Any]
     labels: list[str]
+    stream: Stream | None = None
+    """The stages of a continual-learning run (``data.stream``), in order; None for every other run.  Then ``train``,
+    ``eval`` are the stages' examples concatenated, ``tests`` holds each stage's test set under its name (beside any
+    ``data.test``) and ``labels`` the union of the stages' labels."""
+
+
+@dataclass
+class Stage:
+    """One stage of a continual-learning stream: its name and its own examples, labels encoded against the run's
+    label set (``Splits.labels``); ``classes`` are the ids of the labels this stage's examples use, sorted."""
+
+    name: str
+    train: Any
+    eval: Any
+    test: Any
+    classes: list[int]
+
+
+@dataclass
+class Stream:
+    """The stages of ``data.stream`` in order, and the resolved ``continual.setting``: ``domain`` (every stage has the
+    same labels) or ``class`` (labels accumulate into one head; a label is ``STAGE:LABEL`` unless ``label_map`` maps
+    stages onto shared names)."""
+
+    setting: str
+    stages: list[Stage]
 
 
 FeatureKind = Literal["pooled", "tokens", "none"]
@@ -286,11 +312,16 @@ class RunContext(Protocol):
     def cached(self, key: dict[str, Any], examples: Any, encode: Any) -> Any:
         """``encode(examples) -> (n, dim)`` through the on-disk embedding cache, keyed by ``key`` + each text."""
     def train(self, objective: Objective, model: Any, batches: Any, evaluate: Any = None,
-              training: Any = None, resumable: bool = True) -> Any:
+              training: Any = None, resumable: bool = True, stage: str | None = None) -> Any:
         """The one Trainer on ``batches`` with ``objective``: ``training`` settings (default: the run's),
         per-epoch ``evaluate(model) -> metrics`` (best state restored); ``resumable`` stages checkpoint into the
-        run and continue on ``--resume``.  Returns the Trainer's ``FitResult``."""
+        run and continue on ``--resume``; a plan with several resumable stages names each (``stage``), so each
+        checkpoints apart (under :meth:`state_path`) and a resumed run continues the stage it was in.  Returns the
+        Trainer's ``FitResult``."""
     def cache_dir(self) -> str:
         """transferkit's cache directory (``$TRANSFERKIT_CACHE``): stages that outlive a run keep results there."""
     def run_path(self, name: str) -> str:
         """A path inside the run directory being written (e.g. ``adapted_encoder``)."""
+    def state_path(self, name: str) -> str:
+        """A path for a plan's resumable state (a continual stream's finished stages): kept by a killed run for
+        ``--resume``, removed when the run finishes."""

@@ -14,6 +14,9 @@ from typing import Any
 from transferkit.core.errors import UserError
 
 META_FILE = "transferkit.json"
+STATE_DIR = "checkpoints"
+"""Under a run's ``.partial`` directory: named training stages' checkpoints and plans' resumable state
+(``RunContext.state_path``); removed when the run finishes."""
 
 
 def model_dir(run_dir: str) -> str:

@@ -41,6 +41,9 @@ def read_examples(path: str, data: DataConfig, label_map: LabelMap | None, requi
 
 def require_train(data: DataConfig) -> str:
     """The training file, or the one "no training data" error every task gives."""
+    if data.stream is not None:
+        raise UserError("data.stream (continual learning) is read by the classification task only; "
+                        "set data.train instead")
     if not data.train:
         raise UserError("no training data: pass --train FILE or set data.train in the config")
     return data.train
@@ -70,11 +73,20 @@ def load_text_splits(data: DataConfig, seed: int = 0) -> Splits:
     so repeating a run over seeds also repeats it over different labelled samples.
     """
     train, labels = read_examples(require_train(data), data, None)
-    assert labels is not None and train.labels is not None
+    assert labels is not None
+    eval_examples = read_examples(data.eval, data, labels)[0] if data.eval else None
+    train, eval_examples = sample_text_splits(train, eval_examples, labels, data, seed)
+    return Splits(train, eval_examples, read_tests(data, lambda path, test: read_examples(path, test, labels)[0]), labels.names)
+
+
+def sample_text_splits(train: TextExamples, eval_examples: TextExamples | None, labels: LabelMap, data: DataConfig,
+                       seed: int) -> tuple[TextExamples, TextExamples]:
+    """(train, eval) of labelled ``train``: without ``eval_examples`` a stratified ``data.eval_fraction`` of train
+    (``data.split_seed``) is held out; then ``budget`` and ``max_train_examples`` draw from train (``seed``, or
+    ``data.budget_seed``) and ``max_eval_examples`` from eval (``split_seed``), each stratified."""
     check_trainable(train, labels)
-    if data.eval:
-        eval_examples, _ = read_examples(data.eval, data, labels)
-    else:
+    assert train.labels is not None
+    if eval_examples is None:
         if not 0 < data.eval_fraction < 1:
             raise UserError(f"data.eval_fraction must be between 0 and 1, got {data.eval_fraction}")
         train_idx, eval_idx = stratified_split(train.labels, data.eval_fraction, data.split_seed)
@@ -87,7 +99,7 @@ def load_text_splits(data: DataConfig, seed: int = 0) -> Splits:
     if data.max_eval_examples is not None:
         eval_examples = eval_examples.subset(cap_examples(eval_examples.labels, data.max_eval_examples, data.split_seed))
     check_trainable(train, labels)
-    return Splits(train, eval_examples, read_tests(data, lambda path, test: read_examples(path, test, labels)[0]), labels.names)
+    return train, eval_examples
 
 
 def _sample(train: Any, eval_examples: Any, data: DataConfig, seed: int, eval_rng: np.random.Generator

@@ -3,6 +3,8 @@
 The metrics table has one row per split: eval (labelled "eval (selection split)" when
 best-checkpoint restore chose the model on it, so its figures are optimistic) and one row per
 test set ("test" for ``data.test: FILE``, "test:<name>" for ``data.test: {name: FILE}``).
+A continual run (``metrics["continual"]``) adds a "Continual learning" section: its setting,
+ACC / BWT / FWT in percent and the accuracy matrix R (one row per stage trained).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from transferkit.experiments.grid_results import task_info
+from transferkit.reporting.continual_panel import continual_block, matrix_rows, summary_text
 from transferkit.reporting.report_split import EVAL, split_ids, split_label, split_metrics
 from transferkit.tasks import TASKS
 
@@ -37,6 +40,21 @@ def _metric_table(metrics: dict[str, Any], columns: list[tuple[str, str]]) -> li
         label = split_label(split, metrics.get("selected_on"))
         lines.append(f"| {label} | " + " | ".join(_fmt(m.get(key)) for key, _ in columns) + f" | {ci_text} |")
     return lines
+
+
+def _continual_lines(metrics: dict[str, Any]) -> list[str]:
+    """The continual-learning section (none for a run that is not continual): setting, summaries and R."""
+    block = continual_block(metrics)
+    if block is None:
+        return []
+    header, rows = matrix_rows(block)
+    return ["", "## Continual learning",
+            f"- setting: {block.get('setting')}, {len(block['names'])} stages in order: {', '.join(block['names'])}",
+            f"- {summary_text(block)} (Lopez-Paz & Ranzato 2017: ACC after the last stage; BWT < 0 means forgetting; "
+            "FWT only in the domain setting)",
+            "", "Accuracy (%) on each stage's test set (columns) after training each stage (rows):", "",
+            "| " + " | ".join(header) + " |", "|---|" + "---|" * (len(header) - 1),
+            *("| " + " | ".join(row) + " |" for row in rows)]
 
 
 def _test_lines(test: str | dict[str, str] | None) -> list[str]:
@@ -82,6 +100,7 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any], data_summary: di
         "",
         "## Metrics",
         *_metric_table(metrics, task_columns(config["task"]["name"])),
+        *_continual_lines(metrics),
     ]
     lines += [
         "",

@@ -18,12 +18,13 @@ from typing import Any
 from transferkit.core.config import DataConfig, RunConfig, SourceConfig, source_configs
 from transferkit.core.contracts import Callback, FinishedRun, Objective, Splits
 from transferkit.core.errors import UserError
+from transferkit.core.run_files import STATE_DIR
 from transferkit.experiments.embedding_cache import EmbeddingCache, default_cache_dir
 from transferkit.experiments.init_from import fingerprint_run, initialise_from
 from transferkit.serving import NeuralPredictor
 from transferkit.serving.encoder_predictor import EncoderPredictor
 from transferkit.serving.predictor import load_predictor, merge_delta
-from transferkit.training import FitResult, Trainer
+from transferkit.training import FitResult, Trainer, has_checkpoint
 
 logger = logging.getLogger("transferkit")
 
@@ -88,17 +89,22 @@ class Context:
         return self.cache.features(key, examples, encode)
 
     def train(self, objective: Objective, model: Any, batches: Any, evaluate: Any = None, training: Any = None,
-              resumable: bool = True) -> FitResult:
+              resumable: bool = True, stage: str | None = None) -> FitResult:
+        directory = self.checkpoint_dir if stage is None else self.state_path(stage)
+        resume = self.resume and resumable and directory is not None and has_checkpoint(directory)
         trainer = Trainer(objective, training or self.config.training,
-                          checkpoint_dir=self.checkpoint_dir if resumable else None,
+                          checkpoint_dir=directory if resumable else None,
                           callbacks=self.callbacks if resumable else ())
-        return trainer.fit(model, batches, evaluate, resume=self.resume and resumable)
+        return trainer.fit(model, batches, evaluate, resume=resume)
 
     def cache_dir(self) -> str:
         return default_cache_dir()
 
     def run_path(self, name: str) -> str:
         return os.path.join(self.work_dir, name)
+
+    def state_path(self, name: str) -> str:
+        return os.path.join(self.work_dir, STATE_DIR, name)
 
 
 def read_source(name: str, spec: SourceConfig, task: Any, data: DataConfig) -> Any:

@@ -9,7 +9,8 @@ has ``f1, precision, recall, f1_ci_low, f1_ci_high``; question answering ``f1, e
 The metric columns come from each cell's reported split (its first test set, else eval), named
 in the ``split`` column ("test", "test:zh", "eval (selection split)", ...); when the cells store
 more than one split, a ``<primary>[<split>]`` column per other split (``accuracy[test:zh]``,
-``accuracy[eval]``) shows the primary metric there too.
+``accuracy[eval]``) shows the primary metric there too.  When any cell stored a continual block,
+``continual_acc``, ``continual_bwt`` and ``continual_fwt`` follow (fractions; None where undefined).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 from transferkit.core.config import RunConfig
 from transferkit.core.errors import UserError
 from transferkit.core.results import Cell, ResultsStore
+from transferkit.reporting.continual_panel import COLUMNS as CONTINUAL_COLUMNS
+from transferkit.reporting.continual_panel import continual_block, continual_values
 from transferkit.reporting.report_split import available_splits, reported_split, split_label, split_metrics
 from transferkit.reporting.task_metrics import INFO_KEY, TaskInfo, metric_text, task_name
 from transferkit.tasks import TASKS
@@ -99,9 +102,11 @@ def result_rows(output_dir: str) -> tuple[list[str], list[dict[str, Any]]]:
         axis_keys += [k for k in cell.axes if k not in axis_keys]
     metric_columns = _metric_columns(cells)
     extra = _split_columns(cells)
+    continual = any(continual_block(cell.metrics) for cell in cells)
     rows = [{"cell_id": cell.cell_id, **{k: cell.axes.get(k) for k in axis_keys}, "task": task_name(cell.config),
              "status": cell.status, **_metric_values(cell, metric_columns, extra),
+             **(continual_values(cell.metrics) if continual else {}),
              **{k: getattr(cell, k) for k in COST_COLUMNS}, "error": cell.error} for cell in cells]
     columns = ["cell_id", *axis_keys, "task", "status", "split", "selected_on", *metric_columns,
-               *(column for column, _ in extra), *COST_COLUMNS, "error"]
+               *(column for column, _ in extra), *(CONTINUAL_COLUMNS if continual else ()), *COST_COLUMNS, "error"]
     return columns, rows

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from transferkit.core.errors import UserError
+from transferkit.core.run_files import STATE_DIR
 from transferkit.training.checkpoint import has_checkpoint
 
 
@@ -29,15 +30,19 @@ class RunDirectory:
         self.output = os.path.abspath(output)
         self.work = self.output.rstrip("/") + ".partial"
         self.checkpoint_dir = os.path.join(self.work, "checkpoint")
+        self.state_dir = os.path.join(self.work, STATE_DIR)  # named stages' checkpoints, plans' resumable state
         self.resume = resume
+        self.restarted = False
         self._handler: logging.Handler | None = None
 
     def check(self) -> None:
-        """Fail before any work if the output is taken or ``--resume`` has nothing to resume."""
+        """Fail before any work if the output is taken.  ``--resume`` with nothing to resume (a run killed before its
+        first checkpoint, or never started) starts from the beginning, so a preempted job can always rerun the same
+        command."""
         if os.path.exists(self.output):
             raise UserError(f"output {self.output} already exists; choose another --output or remove it")
-        if self.resume and not has_checkpoint(self.checkpoint_dir):
-            raise UserError(f"--resume: no checkpoint in {self.checkpoint_dir}; run again without --resume")
+        if self.resume and not (has_checkpoint(self.checkpoint_dir) or os.path.isdir(self.state_dir)):
+            self.resume, self.restarted = False, True
 
     def __enter__(self) -> RunDirectory:
         self.check()
@@ -49,6 +54,9 @@ class RunDirectory:
         logger = logging.getLogger("transferkit")
         logger.addHandler(self._handler)
         logger.setLevel(logging.INFO)
+        if self.restarted:
+            logger.warning("--resume: no checkpoint in %s (killed before its first one?): starting from the beginning",
+                           self.work)
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -56,6 +64,7 @@ class RunDirectory:
         self._handler.close()
         if exc_type is None:
             shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+            shutil.rmtree(self.state_dir, ignore_errors=True)
             os.replace(self.work, self.output)
         elif issubclass(exc_type, UserError) and not self.resume:
             shutil.rmtree(self.work, ignore_errors=True)  # a user mistake leaves nothing behind

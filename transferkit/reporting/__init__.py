@@ -1,5 +1,6 @@
 """Tables, plots and reports built from stored results (never from torch)."""
 
+from transferkit.reporting.continual_panel import continual_panel, continual_plot
 from transferkit.reporting.plots import (
     best_cell,
     confusion_matrix_plot,
@@ -26,6 +27,8 @@ __all__ = [
     "best_cell",
     "choose_metric",
     "choose_split",
+    "continual_panel",
+    "continual_plot",
     "confusion_matrix_plot",
     "cost_quality_plot",
     "data_efficiency_curve",

@@ -10,6 +10,9 @@ else eval), named in the meta line and in each table's caption; an eval split th
 best-checkpoint restore selected on is labelled "eval (selection split)".  When the runs have
 test sets, a table puts ``metric`` on every split side by side, with the gap between the first
 test set and each other one (cross-lingual transfer: list the source language's test set first).
+Continual runs (a ``continual`` block in their metrics) add a section: ACC, BWT and FWT per run,
+and for up to 12 runs a heat map of the accuracy matrix beside the per-stage accuracy curves
+(see :mod:`~transferkit.reporting.continual_panel`); without such runs the report is unchanged.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from transferkit.core.atomic import write_bytes_atomic
 from transferkit.core.errors import UserError
 from transferkit.core.results import Cell, ResultsStore
 from transferkit.reporting import plots
+from transferkit.reporting.continual_panel import CAPTION as CONTINUAL_CAPTION
+from transferkit.reporting.continual_panel import ContinualPanel, continual_panel
 from transferkit.reporting.report_split import (
     EVAL,
     available_splits,
@@ -188,7 +193,23 @@ def _yaml(config: dict[str, Any]) -> str:
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
-def _html(title: str, sections: dict[str, Any], cells: Sequence[Cell], figures: list[tuple[str, str, bytes]]) -> str:
+def _html_image(title: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f"<h2>{html.escape(title)}</h2><img alt=\"{html.escape(title)}\" src=\"data:image/png;base64,{data}\">"
+
+
+def _html_continual(panel: ContinualPanel | None) -> list[str]:
+    """The continual-learning section: one row per continual run, then its figures (nothing without such runs)."""
+    if panel is None:
+        return []
+    parts = ["<h2>Continual learning</h2>",
+             _html_table(panel.header, panel.rows, left=len(panel.header) - 4, caption=CONTINUAL_CAPTION)]
+    parts += [f"<p>{html.escape(panel.note)}</p>"] if panel.note else []
+    return parts + [_html_image(title, png) for _, title, png in panel.figures]
+
+
+def _html(title: str, sections: dict[str, Any], cells: Sequence[Cell], figures: list[tuple[str, str, bytes]],
+          panel: ContinualPanel | None = None) -> str:
     esc = html.escape
     label = sections["label"]
     parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>",
@@ -202,9 +223,8 @@ def _html(title: str, sections: dict[str, Any], cells: Sequence[Cell], figures: 
     parts.append(f"<h2>Paired comparisons on {esc(label)}</h2>")
     parts.append(_html_table(header, rows, left=2) if rows else "<p>No transfer strategy paired with a baseline "
                  f"({' or '.join(BASELINES)}).</p>")
-    for _, fig_title, png in figures:
-        data = base64.b64encode(png).decode("ascii")
-        parts.append(f"<h2>{esc(fig_title)}</h2><img alt=\"{esc(fig_title)}\" src=\"data:image/png;base64,{data}\">")
+    parts += [_html_image(fig_title, png) for _, fig_title, png in figures]
+    parts += _html_continual(panel)
     failed = [c for c in cells if c.status == "failed"]
     parts.append(f"<h2>Failed cells ({len(failed)})</h2>")
     parts.append(_html_table(["cell", "axes", "error"], [[c.cell_id, _axes_text(c), c.error or ""] for c in failed],
@@ -227,7 +247,19 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(_md_escape(v) for v in row) + " |" for row in rows])
 
 
-def _markdown(title: str, sections: dict[str, Any], cells: Sequence[Cell], images: list[tuple[str, str]]) -> str:
+def _md_continual(panel: ContinualPanel | None, images: list[tuple[str, str]]) -> list[str]:
+    """The continual-learning section with its figures' links (nothing without continual runs)."""
+    if panel is None:
+        return []
+    parts = ["## Continual learning", "", f"_{CONTINUAL_CAPTION}_", "", _md_table(panel.header, panel.rows), ""]
+    parts += [panel.note, ""] if panel.note else []
+    for fig_title, link in images:
+        parts += [f"### {fig_title}", "", f"![{fig_title}]({link})", ""]
+    return parts
+
+
+def _markdown(title: str, sections: dict[str, Any], cells: Sequence[Cell], images: list[tuple[str, str]],
+              panel: ContinualPanel | None = None, panel_images: list[tuple[str, str]] | None = None) -> str:
     label = sections["label"]
     parts = [f"# {title}", "", f"_{sections['meta']}_", "", f"## Summary on {label}", "", f"_{split_description(label)}_",
              "", _md_table(*sections["summary"]), ""]
@@ -238,6 +270,7 @@ def _markdown(title: str, sections: dict[str, Any], cells: Sequence[Cell], image
     parts += [_md_table(header, rows) if rows else "No transfer strategy paired with a baseline.", ""]
     for fig_title, link in images:
         parts += [f"## {fig_title}", "", f"![{fig_title}]({link})", ""]
+    parts += _md_continual(panel, panel_images or [])
     failed = [c for c in cells if c.status == "failed"]
     parts += [f"## Failed cells ({len(failed)})", ""]
     parts += [_md_table(["cell", "axes", "error"], [[c.cell_id, _axes_text(c), c.error or ""] for c in failed])
@@ -291,13 +324,20 @@ def render_report(results_dir: str, output_path: str, metric: str | None = None,
     sections = _sections(results_dir, cells, metric, info, split)
     title = f"transferkit experiment report: {os.path.basename(os.path.abspath(results_dir))}"
     figures = _figures(cells, metric, info, split)
+    panel = continual_panel(cells)
     if ext.lower() == ".md":
-        files_dir = f"{stem}_files"
-        os.makedirs(files_dir, exist_ok=True)
-        for name, _, png in figures:
-            write_bytes_atomic(os.path.join(files_dir, f"{name}.png"), png)
-        images = [(t, f"{os.path.basename(files_dir)}/{name}.png") for name, t, _ in figures]
-        write_bytes_atomic(output_path, _markdown(title, sections, cells, images).encode("utf-8"))
+        images = _write_images(f"{stem}_files", figures)
+        panel_images = _write_images(f"{stem}_files", panel.figures) if panel else []
+        text = _markdown(title, sections, cells, images, panel, panel_images)
+        write_bytes_atomic(output_path, text.encode("utf-8"))
     else:
-        write_bytes_atomic(output_path, _html(title, sections, cells, figures).encode("utf-8"))
+        write_bytes_atomic(output_path, _html(title, sections, cells, figures, panel).encode("utf-8"))
     return output_path
+
+
+def _write_images(files_dir: str, figures: list[tuple[str, str, bytes]]) -> list[tuple[str, str]]:
+    """Write each figure as ``<files_dir>/<stem>.png``; return ``(title, relative link)`` pairs for Markdown."""
+    os.makedirs(files_dir, exist_ok=True)
+    for name, _, png in figures:
+        write_bytes_atomic(os.path.join(files_dir, f"{name}.png"), png)
+    return [(t, f"{os.path.basename(files_dir)}/{name}.png") for name, t, _ in figures]

@@ -41,6 +41,9 @@ class Strategy:
     name: ClassVar[str]
     supports: ClassVar[frozenset[str]]
     requires: ClassVar[frozenset[str]] = frozenset()
+    learns_streams: ClassVar[bool] = False
+    """Whether ``fit`` learns ``data.stream`` stage by stage (the continual strategies); every other strategy refuses a
+    stream before any work."""
     uses_source_model: ClassVar[bool] = True
     """Whether ``fit`` reads the run's ``model`` (a pretrained source); False for a method that learns from the
     data alone (``tfidf``), whose runs ignore ``model`` and report ``Fitted.no_source_model``: a search over
@@ -65,6 +68,9 @@ class Strategy:
         self.check_sources(config.data.sources, task_cls.name)
         if config.teacher:
             raise UserError(f"teacher {config.teacher}: strategy '{self.name}' learns from no teacher (use distill)")
+        if config.data.stream and not self.learns_streams:
+            raise UserError(f"data.stream: strategy '{self.name}' trains on data.train; a stream of stages needs a "
+                            "continual strategy (sequential, joint, replay, ewc, lwf)")
 
     def check_task(self, task_cls: type) -> None:
         """The options can serve ``task_cls`` (a step of :meth:`check` that most strategies extend)."""

@@ -19,6 +19,7 @@ from transferkit.core.config import DataConfig, option
 from transferkit.core.contracts import Batch, Splits, TextExamples
 from transferkit.data import LabelMap
 from transferkit.data.output import write_predictions
+from transferkit.data.stream import read_stream
 from transferkit.data.task_splits import class_counts, load_text_splits, read_examples
 from transferkit.data.truncation import encode_truncated
 from transferkit.evaluation.bootstrap import bootstrap_ci
@@ -58,7 +59,10 @@ class ClassificationTask(EncoderTask):
 
     @classmethod
     def read_splits(cls, data: DataConfig, config: ClassificationConfig, seed: int) -> Splits:
-        """Stratified eval split (unless ``data.eval``), ``budget`` = labels per class, test sets encoded alike."""
+        """Stratified eval split (unless ``data.eval``), ``budget`` = labels per class, test sets encoded alike; with
+        ``data.stream``, the stages of a continual run (``data.stream.read_stream``, labels per ``continual.setting``)."""
+        if data.stream is not None:
+            return read_stream(data, data.stream_setting, seed)
         return load_text_splits(data, seed)
 
     def read(self, path: str, data: DataConfig, require_targets: bool = True) -> TextExamples:

@@ -63,7 +63,7 @@ class MemoryContext:
         return encode(examples)
 
     def train(self, objective: Objective, model: Any, batches: Any, evaluate: Any = None, training: Any = None,
-              resumable: bool = True) -> FitResult:
+              resumable: bool = True, stage: str | None = None) -> FitResult:
         return Trainer(objective, training or self.config.training).fit(model, batches, evaluate)
 
     def cache_dir(self) -> str:
@@ -71,3 +71,6 @@ class MemoryContext:
 
     def run_path(self, name: str) -> str:
         return os.path.join(self.work_dir, name)
+
+    def state_path(self, name: str) -> str:
+        return os.path.join(self.work_dir, "checkpoints", name)

@@ -1,0 +1,83 @@
+"""``lwf``: learning without forgetting (Li & Hoiem 2016, "Learning without Forgetting").
+
+Before stage ``t`` trains, the model as earlier stages left it records its logits ``o`` on the new stage's examples.
+Training then fits the new labels while keeping those responses on the classes it already knew:
+
+    L = CE(y, s) + λ · T² · KL(softmax(o_old / T) ‖ softmax(s_old / T))
+
+with ``s`` the current logits and ``_old`` the columns of the classes of earlier stages (every class in the
+``domain`` setting).  Li & Hoiem use ``λ = 1`` and ``T = 2``, the defaults here.  No examples and no extra weights are
+kept: the previous model is the saved weights of the last finished stage, so a resumed run records the same ``o``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from transferkit.core.config import option
+from transferkit.core.contracts import Batch, Losses, RunContext, Stream
+from transferkit.core.errors import UserError
+from transferkit.data.sources import SingleSource
+from transferkit.modules.distillation import DistillationLoss
+from transferkit.strategies.continual.plan import ContinualStrategy, Memory, seen_classes
+from transferkit.strategies.finetune import FinetuneConfig
+from transferkit.strategies.neural import Built
+
+
+@dataclass
+class LwfConfig(FinetuneConfig):
+    lwf_lambda: float = option(1.0, "λ: weight of the distillation term (Li & Hoiem 2016: 1)")
+    temperature: float = option(2.0, "T of the softened distributions (Li & Hoiem 2016: 2)")
+
+
+class Lwf(ContinualStrategy):
+    """Fine-tuning on each stage while distilling the previous model's responses on the old classes."""
+
+    name: ClassVar[str] = "lwf"
+    Config: ClassVar[type] = LwfConfig
+
+    def check_task(self, task_cls: type) -> None:
+        if self.config.lwf_lambda < 0 or self.config.temperature <= 0:
+            raise UserError(f"strategy.lwf_lambda={self.config.lwf_lambda}, temperature={self.config.temperature}: "
+                            "use λ >= 0 and T > 0")
+
+    def learn(self, ctx: RunContext, built: Built, stream: Stream, t: int, memory: Memory) -> tuple[Any, Memory]:
+        stage = stream.stages[t]
+        features = built.predictor.featurize(stage.train)
+        objective: Any = self
+        if t > 0:
+            logits = np.asarray(built.predictor.outputs(built.model, features), dtype=np.float32)
+            features = [{**feature, "teacher_logits": row} for feature, row in zip(features, logits, strict=True)]
+            old = seen_classes(stream, t - 1)
+            objective = Distilling(self, old, self.config.lwf_lambda, self.config.temperature)
+        batches = SingleSource.from_config(features, built.predictor.collator, ctx.config.training)
+        return self.train_stage(ctx, built, t, stage, objective, batches), memory
+
+
+class Distilling:
+    """The strategy's objective plus the LwF term on the old classes' columns (the Trainer's ``Objective``)."""
+
+    def __init__(self, strategy: Lwf, old: list[int] | None, strength: float, temperature: float) -> None:
+        self.strategy, self.strength = strategy, strength
+        self.old = None if old is None else torch.tensor(old, dtype=torch.long)
+        self.distillation = DistillationLoss(temperature)
+
+    def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float,
+                     weight_decay: float) -> list[dict[str, Any]]:
+        return self.strategy.param_groups(model, learning_rate, head_learning_rate, weight_decay)
+
+    def callbacks(self) -> list[Any]:
+        return self.strategy.callbacks()
+
+    def loss(self, model: Any, batch: Batch) -> Losses:
+        outputs = model(batch)
+        task = model.task.loss(outputs, batch)
+        student, teacher = outputs["logits"], batch["teacher_logits"]
+        if self.old is not None:
+            student, teacher = student[:, self.old], teacher[:, self.old]
+        kd = self.strength * self.distillation(student, teacher)
+        return Losses(task + kd, {"task": float(task.detach()), "lwf": float(kd.detach())})

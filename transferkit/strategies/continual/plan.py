@@ -1,0 +1,208 @@
+"""The plan every continual strategy shares: learn the stages of ``data.stream`` one after another and, after each,
+evaluate the model on every stage's test set: the accuracy matrix ``R`` of Lopez-Paz & Ranzato (2017, "Gradient
+Episodic Memory for Continual Learning"), ``R[t, i]`` = accuracy on stage ``i``'s test set after stage ``t``.
+
+    fit(ctx):  built = one task model, one head over every stage's labels (``Splits.labels``)
+               b     = R before any training                 (``domain`` setting: the baseline of FWT)
+               for stage t, after the last finished one:
+                   fit, memory = learn(ctx, built, stream, t, memory)     the method: plain, replay, EWC, LwF
+                   R[t] = accuracy on every stage's test set   (``class`` setting: argmax over the classes seen so far)
+                   save stage t: trainable weights, R[t], memory           (atomically: --resume continues after it)
+               metrics.json's ``continual`` block: R, ACC, BWT, FWT (``evaluation.continual``)
+
+A method overrides ``learn``; what it carries from stage to stage (a replay buffer, a Fisher matrix) is ``memory``,
+a dict of tensors returned by one stage, given to the next and saved with each stage, never an attribute.  Within a
+stage the Trainer checkpoints under the stage's name (``ctx.train(stage=...)``), so a run killed at any step resumes
+at that stage and step and ends with the same ``R``.  One pass per stage (``training.epochs`` 1) is the default, the
+single-pass protocol of d'Autume et al. (2019).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from transferkit.core.contracts import Fitted, RunContext, Stage, Stream
+from transferkit.core.errors import UserError
+from transferkit.data.sources import SingleSource
+from transferkit.evaluation.continual import continual_summary, seen_accuracy
+from transferkit.strategies.finetune import Finetune
+from transferkit.strategies.neural import Built
+
+Memory = dict[str, torch.Tensor]
+PROGRESS = "continual"
+
+
+@dataclass
+class StreamFit:
+    """The Trainer results of every stage, as the run records them: their histories (each entry tagged with its
+    stage), the steps they took; no checkpoint was chosen across stages (``best_step`` None)."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    steps: int = 0
+    best_step: int | None = None
+
+    def add(self, stage: str, fit: Any) -> None:
+        self.history += [{**entry, "stage": stage} for entry in fit.history]
+        self.steps += int(fit.steps)
+
+
+class ContinualStrategy(Finetune):
+    """Fine-tuning over a stream of stages; subclasses change what a stage trains on and its loss (``learn``)."""
+
+    supports: ClassVar[frozenset[str]] = frozenset({"classification"})
+    learns_streams: ClassVar[bool] = True
+    training_defaults: ClassVar[dict[str, Any]] = {"learning_rate": 5e-5, "epochs": 1}
+
+    def check(self, task_cls: type, config: Any) -> None:
+        super().check(task_cls, config)
+        if not config.data.stream:
+            raise UserError(f"strategy '{self.name}' learns a stream of stages: set data.stream to a list of "
+                            "{name, path, test} (see docs: continual learning)")
+
+    # ---- the plan ------------------------------------------------------------------------------
+    def fit(self, ctx: RunContext) -> Fitted:
+        stream = stream_of(ctx)
+        built = self.build(ctx, self.source_model(ctx))
+        tests = [built.predictor.featurize(stage.test) for stage in stream.stages]
+        progress = Progress(ctx.state_path(PROGRESS))
+        rows, memory, record = progress.load(built.model)
+        baseline = progress.baseline()
+        if baseline is None and stream.setting == "domain":
+            baseline = progress.save_baseline(self.accuracies(built, stream, tests, None))
+        for t in range(len(rows), len(stream.stages)):
+            fit, memory = self.learn(ctx, built, stream, t, memory)
+            rows.append(self.accuracies(built, stream, tests, seen_classes(stream, t)))
+            record.add(stream.stages[t].name, fit)
+            progress.save(t, built.model, rows[-1], memory, record, ctx.state_path(stage_name(t)))
+        return self.finished(built, stream, rows, baseline, record)
+
+    def learn(self, ctx: RunContext, built: Built, stream: Stream, t: int, memory: Memory) -> tuple[Any, Memory]:
+        """Train stage ``t`` (plain fine-tuning on its examples: ``sequential``); returns its fit and the memory the
+        next stage gets."""
+        stage = stream.stages[t]
+        batches = SingleSource.from_config(built.predictor.featurize(stage.train), built.predictor.collator,
+                                           ctx.config.training)
+        return self.train_stage(ctx, built, t, stage, self, batches), memory
+
+    def train_stage(self, ctx: RunContext, built: Built, t: int, stage: Stage, objective: Any, batches: Any) -> Any:
+        """The Trainer on one stage, evaluated on that stage's eval split, checkpointing under the stage's name."""
+        eval_features = built.predictor.featurize(stage.eval)
+        evaluate = lambda model: built.predictor.metrics_on(model, eval_features, stage.eval)  # noqa: E731
+        return ctx.train(objective, built.model, batches, evaluate, stage=stage_name(t))
+
+    def accuracies(self, built: Built, stream: Stream, tests: list[Any], allowed: list[int] | None) -> list[float]:
+        """Accuracy on every stage's test set, argmax over ``allowed`` classes (None: all)."""
+        row = []
+        for stage, features in zip(stream.stages, tests, strict=True):
+            logits = built.predictor.outputs(built.model, features)
+            row.append(seen_accuracy(np.asarray(logits, dtype=np.float32), np.asarray(stage.test.labels), allowed))
+        return row
+
+    def finished(self, built: Built, stream: Stream, rows: list[list[float] | None], baseline: list[float] | None,
+                 record: StreamFit) -> Fitted:
+        names = [stage.name for stage in stream.stages]
+        summary = continual_summary(names, rows, baseline, stream.setting)
+        built.model.eval()
+        return Fitted(built.predictor, record, built.parameters, built.loaded.info,
+                      extra_metrics=lambda: {"continual": summary})
+
+
+def stream_of(ctx: RunContext) -> Stream:
+    if ctx.splits.stream is None:
+        raise UserError("this strategy learns a stream of stages: set data.stream")
+    return ctx.splits.stream
+
+
+def stage_name(t: int) -> str:
+    return f"stage-{t + 1}"
+
+
+def seen_classes(stream: Stream, t: int) -> list[int] | None:
+    """The classes of stages ``0..t`` (``class`` setting: a model predicts only among classes it was taught);
+    None (every class) in the ``domain`` setting."""
+    if stream.setting != "class":
+        return None
+    return sorted({c for stage in stream.stages[: t + 1] for c in stage.classes})
+
+
+def trainable_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().contiguous().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+class Progress:
+    """The finished stages of a stream under ``directory``: ``stage-k/`` holds ``R[k]``, the fit record and the
+    memory; the latest also the trainable weights (earlier weights are dropped: only the last is resumed from).
+    Each stage is written to a temporary directory and renamed, so a kill never leaves a half-written stage."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def _stage_dir(self, t: int) -> str:
+        return os.path.join(self.directory, stage_name(t))
+
+    def load(self, model: torch.nn.Module) -> tuple[list[list[float] | None], Memory, StreamFit]:
+        """The rows, memory and fit record of the finished stages, and their last weights loaded into ``model``."""
+        finished = 0
+        while os.path.isfile(os.path.join(self._stage_dir(finished), "stage.json")):
+            finished += 1
+        if not finished:
+            return [], {}, StreamFit()
+        last = self._stage_dir(finished - 1)
+        model.load_state_dict(load_file(os.path.join(last, "weights.safetensors")), strict=False)
+        memory_file = os.path.join(last, "memory.safetensors")
+        memory = load_file(memory_file) if os.path.isfile(memory_file) else {}
+        with open(os.path.join(last, "stage.json"), encoding="utf-8") as handle:
+            record = json.load(handle)
+        return record["rows"], memory, StreamFit(record["history"], record["steps"])
+
+    def save(self, t: int, model: torch.nn.Module, row: list[float], memory: Memory, record: StreamFit,
+             checkpoint: str) -> None:
+        """Stage ``t`` finished: write it (atomically), then drop the previous stage's weights and this stage's
+        Trainer checkpoint (``checkpoint``), which a resumed run no longer needs."""
+        target = self._stage_dir(t)
+        tmp = target + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        save_file(trainable_weights(model), os.path.join(tmp, "weights.safetensors"))
+        if memory:
+            save_file({k: v.contiguous() for k, v in memory.items()}, os.path.join(tmp, "memory.safetensors"))
+        rows = [*self._rows(t), row]
+        with open(os.path.join(tmp, "stage.json"), "w", encoding="utf-8") as handle:
+            json.dump({"rows": rows, "history": record.history, "steps": record.steps}, handle)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+        if t > 0:
+            for name in ("weights.safetensors", "memory.safetensors"):
+                path = os.path.join(self._stage_dir(t - 1), name)
+                if os.path.exists(path):
+                    os.remove(path)
+        shutil.rmtree(checkpoint, ignore_errors=True)
+
+    def _rows(self, t: int) -> list[list[float] | None]:
+        if t == 0:
+            return []
+        with open(os.path.join(self._stage_dir(t - 1), "stage.json"), encoding="utf-8") as handle:
+            return json.load(handle)["rows"]
+
+    def baseline(self) -> list[float] | None:
+        path = os.path.join(self.directory, "baseline.json")
+        if not os.path.isfile(path):
+            return None
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+
+    def save_baseline(self, row: list[float]) -> list[float]:
+        os.makedirs(self.directory, exist_ok=True)
+        tmp = os.path.join(self.directory, "baseline.json.tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(row, handle)
+        os.replace(tmp, os.path.join(self.directory, "baseline.json"))
+        return row
