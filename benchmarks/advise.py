@@ -72,6 +72,14 @@ def candidate_models() -> list[str]:
             if (entry := get_entry(name)) is not None and entry.kind == "transformer" and available(entry)]
 
 
+def model_cost(model: str) -> float:
+    """Layers × hidden of a catalog transformer (advise's cost model), to run the cheap cells first."""
+    from transferkit.models import get_entry
+
+    entry = get_entry(model)
+    return float(entry.layers * entry.hidden_size) if entry is not None else float("inf")
+
+
 def grid_arms(strategies: list[str], models: list[str]) -> list[tuple[str, str | None]]:
     from transferkit.strategies import STRATEGIES
 
@@ -276,6 +284,9 @@ def main() -> None:
     parser.add_argument("--datasets", default="sst2,trec,waimai,conll")
     parser.add_argument("--minutes", type=float, default=DEFAULT_MINUTES, help="advise's --minutes")
     parser.add_argument("--dry-run", action="store_true", help="print the planned runs (cached or to run); train nothing")
+    parser.add_argument("--grid-strategies", default=None,
+                        help="run (or read back) only these strategies' grid cells on every dataset, cheapest model "
+                             "first, and stop (the verdict needs every cell: a later full run reuses them)")
     parser.add_argument("--advise-only", action="store_true",
                         help="run (or read back) advise on every dataset first, nothing else: its wall-clock limit is "
                              "then kept on a machine running nothing beside it; a later full run reuses the results")
@@ -289,6 +300,17 @@ def main() -> None:
             total += todo
             print("\n".join(lines) + "\n")
         print(f"{total} processes to run (plus one per non-default pick); nothing was trained (--dry-run)")
+        return
+    if args.grid_strategies:
+        wanted = args.grid_strategies.split(",")
+        for name, files in prepare(str(out), names).items():
+            models = sorted(candidate_models(), key=model_cost)
+            for strategy, model in grid_arms([s for s in strategies_for(files["task"]) if s in wanted], models):
+                try:
+                    cell = grid_cell(out, name, files, strategy, model)
+                except SystemExit as exc:
+                    cell = {"strategy": strategy, "model": model, "error": str(exc)}
+                print(json.dumps({name: cell}), flush=True)
         return
     if args.advise_only:
         for name, files in prepare(str(out), names).items():
