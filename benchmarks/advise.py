@@ -166,6 +166,7 @@ def grid_cell(out: Path, name: str, files: dict, strategy: str, model: str | Non
         return json.loads(record_file.read_text())
     shutil.rmtree(run_dir, ignore_errors=True)  # an unfinished run: its CPU time is lost, so it starts again
     config_file = beside(run_dir, ".yaml")
+    config_file.parent.mkdir(parents=True, exist_ok=True)
     config_file.write_text(yaml.safe_dump(cell_config(run_dir, files, strategy, model, options)))
     command = [sys.executable, "-m", "transferkit.cli.main", "train", "--config", str(config_file)]
     with fresh_feature_cache(out / "grid" / name):
