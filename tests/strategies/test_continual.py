@@ -127,6 +127,7 @@ def test_killed_at_random_steps_resumes_to_the_same_matrix(stream, tiny_model: s
     assert not os.path.exists(os.path.join(output, "checkpoints"))
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_resumes_to_the_same_matrix(stream, tiny_model: str, tmp_path) -> None:
     """The same four-stage stream as a real process killed with SIGKILL at five seeded random moments of its training
     (0.2-1.2 s after the log shows this process began the run), each time restarted with the same command and --resume: the same R
