@@ -26,7 +26,7 @@ from transferkit.core.config import option
 from transferkit.core.contracts import Batch, Losses, RunContext, Stream
 from transferkit.core.errors import UserError
 from transferkit.data.sources import SingleSource
-from transferkit.strategies.continual.plan import ContinualStrategy, Memory
+from transferkit.strategies.continual.plan import ContinualStrategy, Memory, StageObjective
 from transferkit.strategies.finetune import FinetuneConfig
 from transferkit.strategies.neural import Built
 
@@ -60,18 +60,12 @@ class Ewc(ContinualStrategy):
         return fit, consolidate(memory, fisher, built.model, self.config.gamma)
 
 
-class Penalised:
+class Penalised(StageObjective):
     """The strategy's objective plus ``λ/2 Σ F (θ − θ*)²`` (the Trainer's ``Objective``)."""
 
     def __init__(self, strategy: Ewc, memory: Memory, strength: float) -> None:
-        self.strategy, self.memory, self.strength = strategy, memory, strength
-
-    def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float,
-                     weight_decay: float) -> list[dict[str, Any]]:
-        return self.strategy.param_groups(model, learning_rate, head_learning_rate, weight_decay)
-
-    def callbacks(self) -> list[Any]:
-        return self.strategy.callbacks()
+        super().__init__(strategy)
+        self.memory, self.strength = memory, strength
 
     def loss(self, model: Any, batch: Batch) -> Losses:
         task = self.strategy.loss(model, batch)

@@ -23,7 +23,7 @@ from transferkit.core.contracts import Batch, Losses, RunContext, Stream
 from transferkit.core.errors import UserError
 from transferkit.data.sources import SingleSource
 from transferkit.modules.distillation import DistillationLoss
-from transferkit.strategies.continual.plan import ContinualStrategy, Memory, seen_classes
+from transferkit.strategies.continual.plan import ContinualStrategy, Memory, StageObjective, seen_classes
 from transferkit.strategies.finetune import FinetuneConfig
 from transferkit.strategies.neural import Built
 
@@ -58,20 +58,14 @@ class Lwf(ContinualStrategy):
         return self.train_stage(ctx, built, t, stage, objective, batches), memory
 
 
-class Distilling:
+class Distilling(StageObjective):
     """The strategy's objective plus the LwF term on the old classes' columns (the Trainer's ``Objective``)."""
 
     def __init__(self, strategy: Lwf, old: list[int] | None, strength: float, temperature: float) -> None:
-        self.strategy, self.strength = strategy, strength
+        super().__init__(strategy)
+        self.strength = strength
         self.old = None if old is None else torch.tensor(old, dtype=torch.long)
         self.distillation = DistillationLoss(temperature)
-
-    def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float,
-                     weight_decay: float) -> list[dict[str, Any]]:
-        return self.strategy.param_groups(model, learning_rate, head_learning_rate, weight_decay)
-
-    def callbacks(self) -> list[Any]:
-        return self.strategy.callbacks()
 
     def loss(self, model: Any, batch: Batch) -> Losses:
         outputs = model(batch)

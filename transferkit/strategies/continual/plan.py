@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from transferkit.core.atomic import write_json_atomic
 from transferkit.core.contracts import Fitted, RunContext, Stage, Stream
 from transferkit.core.errors import UserError
 from transferkit.data.sources import SingleSource
@@ -113,6 +114,21 @@ class ContinualStrategy(Finetune):
         built.model.eval()
         return Fitted(built.predictor, record, built.parameters, built.loaded.info,
                       extra_metrics=lambda: {"continual": summary})
+
+
+class StageObjective:
+    """The strategy's objective for one stage with an extra term in ``loss`` (EWC's penalty, LwF's distillation):
+    what trains and the callbacks stay the strategy's; subclasses hold the stage's state and define ``loss``."""
+
+    def __init__(self, strategy: ContinualStrategy) -> None:
+        self.strategy = strategy
+
+    def param_groups(self, model: Any, learning_rate: float, head_learning_rate: float,
+                     weight_decay: float) -> list[dict[str, Any]]:
+        return self.strategy.param_groups(model, learning_rate, head_learning_rate, weight_decay)
+
+    def callbacks(self) -> list[Any]:
+        return self.strategy.callbacks()
 
 
 def stream_of(ctx: RunContext) -> Stream:
@@ -200,9 +216,5 @@ class Progress:
             return json.load(handle)
 
     def save_baseline(self, row: list[float]) -> list[float]:
-        os.makedirs(self.directory, exist_ok=True)
-        tmp = os.path.join(self.directory, "baseline.json.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(row, handle)
-        os.replace(tmp, os.path.join(self.directory, "baseline.json"))
+        write_json_atomic(os.path.join(self.directory, "baseline.json"), row)
         return row
