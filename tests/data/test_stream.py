@@ -70,6 +70,20 @@ def test_forced_class_setting_keeps_equal_label_sets_apart_and_shares_mapped_nam
     assert splits.stream is not None and [s.classes for s in splits.stream.stages] == [[0, 1], [2, 3], [0, 1]]
 
 
+def test_task_setting_keeps_every_stage_apart_even_with_a_label_map(tmp_path: Path) -> None:
+    """``task``: a head per stage, so every label is ``STAGE:LABEL`` (a label_map renames within its stage only); a
+    test set of no stage is refused; ``auto`` never resolves to it."""
+    mapped = [stage(tmp_path, "a", [0, 1], label_map={0: "neg", 1: "pos"}),
+              stage(tmp_path, "c", ["n", "p"], label_map={"n": "neg", "p": "pos"})]
+    splits = read_stream(data(mapped), "task", 0)
+    assert splits.stream is not None and splits.stream.setting == "task"
+    assert splits.labels == ["a:neg", "a:pos", "c:neg", "c:pos"]
+    assert [s.classes for s in splits.stream.stages] == [[0, 1], [2, 3]]
+    assert read_stream(data(mapped), "auto", 0).stream.setting == "domain"
+    extra = write(tmp_path / "extra.csv", ["neg", "pos"])
+    one_line_error(lambda: read_stream(data(mapped, test=extra), "task", 0), "data.test (test)", "continual.setting=task")
+
+
 # ---- splits, budgets, caps ---------------------------------------------------------------------------------------------
 def test_each_stage_holds_out_eval_exactly_like_data_train(tmp_path: Path) -> None:
     stages = [stage(tmp_path, "a", [0, 1]), stage(tmp_path, "b", ["x", "y", "z"])]
@@ -188,7 +202,8 @@ def test_continual_setting_is_a_grid_axis_and_data_stream_setting_is_only_a_copy
 
     assert check_axis_key("continual.setting", "grid") == "continual.setting"
     with pytest.raises(UserError, match="is not one of"):
-        apply_overrides(RunConfig(), ["continual.setting=task"])
+        apply_overrides(RunConfig(), ["continual.setting=tasks"])
+    assert apply_overrides(RunConfig(), ["continual.setting=task"]).data.stream_setting == "task"
     with pytest.raises(UserError, match="use --set continual.setting"):
         apply_overrides(RunConfig(), ["data.stream_setting=class"])
     with pytest.raises(UserError, match="set continual.setting: class instead"):

@@ -38,6 +38,12 @@ def test_class_setting_has_no_forward_transfer() -> None:
     assert summary["bwt"] == pytest.approx(-0.25)
 
 
+def test_task_setting_has_backward_but_no_forward_transfer() -> None:
+    summary = continual_summary(NAMES, MATRIX, BASELINE, "task")
+    assert summary["setting"] == "task" and summary["fwt"] is None
+    assert summary["bwt"] == pytest.approx(-0.25)
+
+
 def test_joint_style_matrix_has_only_its_last_row() -> None:
     summary = continual_summary(NAMES, [None, None, [0.9, 0.8, 0.7]], BASELINE, "domain")
     assert summary["acc"] == pytest.approx(0.8)
@@ -56,7 +62,7 @@ def test_no_baseline_or_one_stage_leaves_fwt_and_bwt_out() -> None:
     (NAMES, [MATRIX[0], MATRIX[1][:2], MATRIX[2]], BASELINE, "domain", "must be T×T"),
     (NAMES, MATRIX, BASELINE[:2], "domain", "baseline of 2"),
     (NAMES, [MATRIX[0], MATRIX[1], None], BASELINE, "domain", "last matrix row"),
-    (NAMES, MATRIX, BASELINE, "task", "unknown continual setting 'task'"),
+    (NAMES, MATRIX, BASELINE, "tasks", "unknown continual setting 'tasks'"),
 ])
 def test_bad_shapes_are_value_errors(names, matrix, baseline, setting, message) -> None:
     with pytest.raises(ValueError, match=message):

@@ -131,7 +131,7 @@ class DataConfig:
               "text_column, text_pair_column, label_column, columns, format, label_map}; eval is held out of path "
               "(eval_fraction), budget and caps apply per stage, name = path's file stem, label_map renames labels, "
               "e.g. {0: negative, 1: positive}, and must name every label (see continual.setting)")
-    stream_setting: Literal["auto", "domain", "class"] = option(
+    stream_setting: Literal["auto", "domain", "class", "task"] = option(
         "auto", "a copy of continual.setting, so the task reading data.stream sees it; set continual.setting instead")
 
 
@@ -172,10 +172,11 @@ class TrainingConfig:
 class ContinualConfig:
     """How the stages of ``data.stream`` relate (the strategy decides how they are learned)."""
 
-    setting: Literal["auto", "domain", "class"] = option(
+    setting: Literal["auto", "domain", "class", "task"] = option(
         "auto", "domain: every stage has the same labels (after label_map); class: labels accumulate into one head, "
-                "a stage's label is STAGE:LABEL unless the stage has a label_map; auto: domain when every stage's "
-                "label set is equal, else class")
+                "a stage's label is STAGE:LABEL unless the stage has a label_map; task: a head per stage (labels "
+                "always STAGE:LABEL), the stage named at prediction (predict --task NAME); auto: domain when every "
+                "stage's label set is equal, else class")
 
 
 TRAINING_DEFAULTS: dict[str, Any] = {"eval_every_epoch": True, "epochs": 3, "batch_size": 32, "learning_rate": 5e-5}

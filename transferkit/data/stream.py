@@ -15,7 +15,10 @@ files.  ``continual.setting`` says how the stages' labels relate:
   order (numeric when all are integers, else alphabetical);
 - ``class``: labels accumulate into one head, stage by stage in stream order: a stage's label is ``STAGE:LABEL``
   (two stages' ``0`` differ) unless the stage has a ``label_map``, whose names are shared as they are;
-- ``auto``: ``domain`` when every stage's label set is equal, else ``class``.
+- ``task``: a head per stage, the stage named at prediction (task-incremental): every label is ``STAGE:LABEL``, with
+  or without ``label_map`` (which only renames within the stage), so no two stages share a row of the output layer;
+  no ``data.test`` beside the stages' own (a test set of no stage could not be predicted);
+- ``auto``: ``domain`` when every stage's label set is equal, else ``class`` (never ``task``: name it).
 
 Every example is encoded against that union; ``Stage.classes`` are the ids of a stage's own labels.
 
@@ -41,7 +44,7 @@ from transferkit.data._messages import show, show_list
 from transferkit.data.labels import LabelMap, normalize_label
 from transferkit.data.task_splits import read_examples, read_tests, sample_text_splits, test_data
 
-SETTINGS = ("auto", "domain", "class")
+SETTINGS = ("auto", "domain", "class", "task")
 
 
 @dataclass
@@ -87,6 +90,9 @@ def read_stream(data: DataConfig, setting: str, seed: int) -> Splits:
     specs = stage_configs(data)
     stages = [_read_stage(index, spec, stage, data, seed) for index, (spec, stage) in enumerate(specs)]
     setting = resolve_setting(stages, setting)
+    if setting == "task" and test_configs(data.test):
+        raise UserError(f"data.test ({', '.join(test_configs(data.test))}): in continual.setting=task every prediction "
+                        "names its stage, and these test sets belong to none: make each the test of a stage, or drop it")
     union = _union(stages, setting)
     encoded = [_encode(stage, union, setting) for stage in stages]
     tests = {stage.name: stage.test for stage in encoded}
@@ -202,7 +208,7 @@ def _rename(names: list[str], label_map: dict[str, str] | None, source: str, key
 
 
 def resolve_setting(stages: list[_Read], setting: str) -> str:
-    """``domain`` or ``class`` for ``continual.setting``: ``auto`` is ``domain`` when every stage's labels (after
+    """``domain``, ``class`` or ``task`` for ``continual.setting`` (``task`` as it is): ``auto`` is ``domain`` when every stage's labels (after
     ``label_map``) are equal, else ``class``; ``domain`` with stages whose labels differ is an error naming both."""
     first = stages[0]
     differing = next((stage for stage in stages if set(stage.labels.names) != set(first.labels.names)), None)
@@ -218,12 +224,13 @@ def resolve_setting(stages: list[_Read], setting: str) -> str:
 
 
 def _prefix(stage: _Read, setting: str) -> str:
-    """What a stage's label names start with in the union: ``STAGE:`` for an unmapped stage under ``class``."""
-    return f"{stage.name}:" if setting == "class" and not stage.mapped else ""
+    """What a stage's label names start with in the union: ``STAGE:`` for an unmapped stage under ``class``, for
+    every stage under ``task`` (each stage its own rows of the output layer)."""
+    return f"{stage.name}:" if setting == "task" or (setting == "class" and not stage.mapped) else ""
 
 
 def _union(stages: list[_Read], setting: str) -> LabelMap:
-    """The run's labels: the shared ones (``domain``) or every stage's in stream order (``class``)."""
+    """The run's labels: the shared ones (``domain``) or every stage's in stream order (``class``, ``task``)."""
     names = [_prefix(stage, setting) + name for stage in stages for name in stage.labels.names]
     return LabelMap(list(dict.fromkeys(names)))
 

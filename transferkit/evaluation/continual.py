@@ -11,7 +11,12 @@ Continual Learning", §4), with 1-based indices:
   earlier ones (negative = forgetting);
 * ``FWT = 1/(T−1) Σ_{i>1} (R[i−1,i] − b_i)`` — forward transfer: how earlier stages help a stage
   before it is trained on.  Only defined in the ``domain`` setting: in the ``class`` setting the
-  model predicts only among the classes seen so far, so ``R[i−1,i]`` is zero by construction.
+  model predicts only among the classes seen so far, so ``R[i−1,i]`` is zero by construction; in the
+  ``task`` setting stage i's head (its rows of the output layer, or its own adapter) is untrained
+  before stage i, so ``R[i−1,i]`` is that of random weights (FWT is None).
+
+In the ``task`` setting (task-incremental: a head per stage, the stage named at prediction),
+``R[t,i]`` is the accuracy of the argmax over stage i's own classes, ``allowed`` below.
 
 A method that trains once on everything (``joint``, the upper bound) has only its last row: the
 earlier rows are None, so BWT and FWT are None and ACC comes from the last row.
@@ -33,8 +38,9 @@ import numpy as np
 
 __all__ = ["SETTINGS", "continual_summary", "seen_accuracy"]
 
-SETTINGS = ("domain", "class")
-"""``domain``: every stage has the same labels (new inputs); ``class``: each stage brings new classes."""
+SETTINGS = ("domain", "class", "task")
+"""``domain``: every stage has the same labels (new inputs); ``class``: each stage brings new classes, predicted
+among all classes seen; ``task``: each stage brings its own classes, predicted with the stage named."""
 
 
 def seen_accuracy(probabilities: np.ndarray, labels: np.ndarray, allowed: Sequence[int] | None = None) -> float:
@@ -115,7 +121,7 @@ def continual_summary(names: Sequence[str], matrix: Sequence[Sequence[float | No
         matrix: T rows, ``matrix[t][i]`` = accuracy in [0, 1] on stage i's test set after training stage t;
             a row is None when the method was not evaluated after that stage (``joint``).
         baseline: ``b_i``, the untrained model's accuracy on each stage's test set, or None.
-        setting: ``"domain"`` or ``"class"`` (FWT is None in the class setting).
+        setting: ``"domain"``, ``"class"`` or ``"task"`` (FWT is None but in the domain setting).
 
     Returns:
         ``{"setting", "names", "matrix", "baseline", "acc", "bwt", "fwt"}``; BWT and FWT are None

@@ -132,9 +132,10 @@ def _metrics(fitted: Fitted, task: Any, splits: Splits, train_seconds: float, pr
     """Eval and every test set's metrics (with CIs), which split selection used, costs."""
     started = time.perf_counter()
     fit, predictor = fitted.fit, fitted.predictor
-    metrics: dict[str, Any] = {"eval": evaluate(predictor, task, splits.eval)}
+    score = fitted.evaluate or (lambda name, examples: evaluate(predictor, task, examples))  # name: None = eval
+    metrics: dict[str, Any] = {"eval": score(None, splits.eval)}
     if splits.tests:
-        metrics["test"] = {name: evaluate(predictor, task, examples) for name, examples in splits.tests.items()}
+        metrics["test"] = {name: score(name, examples) for name, examples in splits.tests.items()}
     # The split best-checkpoint restore chose on (per-epoch evaluation): its figures are optimistic.
     metrics["selected_on"] = "eval" if fit is not None and fit.best_step is not None else None
     if fitted.info:

@@ -76,3 +76,30 @@ class TokenHead(nn.Module):
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """(batch, seq, dim) token states -> (batch, seq, num_outputs) logits ``W h_t + b``."""
         return self.classifier(self.dropout(features))
+
+
+class ColumnsHead(nn.Module):
+    """Another head restricted to some of its outputs: ``project(z) = head.project(z)[..., columns]``.
+
+    A stage of a continual stream learned in the ``task`` setting owns some rows of the shared output layer; this
+    view is its own head, and a softmax over its logits is the full softmax renormalised over the stage's classes,
+    ``p(y | x, stage) = exp(s_y) / Σ_{c ∈ stage} exp(s_c)``.  It shares the wrapped head's weights (no copy).
+
+    >>> ColumnsHead(ClassificationHead(hidden_size=8, num_labels=5), [1, 3]).project(torch.zeros(4, 8)).shape
+    torch.Size([4, 2])
+    """
+
+    def __init__(self, head: nn.Module, columns: list[int]) -> None:
+        super().__init__()
+        self.head = head
+        self.register_buffer("columns", torch.as_tensor(columns, dtype=torch.long), persistent=False)
+
+    def features(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head.features(hidden, attention_mask)
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.project(self.features(hidden, attention_mask))
+
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        """(batch, dim) features -> (batch, len(columns)) logits."""
+        return self.head.project(features)[..., self.columns]

@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from transferkit.modules.heads import ColumnsHead
+
 BACKBONE_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 """The batch keys a backbone takes; everything else in a batch is for the head, the loss or decoding."""
 
@@ -62,6 +64,11 @@ class TaskModel(nn.Module):
         if name not in self.heads:
             raise KeyError(name)
         return TaskModel(self.backbone, self.heads[name], self.tasks[name], self.layer)
+
+    def for_columns(self, task: Any, columns: list[int]) -> TaskModel:
+        """A view predicting ``task``, whose labels are the primary head's outputs ``columns`` (a stage of a stream
+        learned in the task setting: its rows of the shared output layer); same backbone and weights, not copied."""
+        return TaskModel(self.backbone, ColumnsHead(self.head, columns), task, self.layer)
 
     def add_auxiliary(self, name: str, module: nn.Module) -> None:
         """A module that trains with the model but is not part of it (never saved)."""

@@ -70,12 +70,23 @@ class NeuralPredictor:
         return self.task.metrics(predictions, self.task.references(examples))
 
     def for_task(self, name: str) -> NeuralPredictor:
-        """The predictor of one extra task of a multi-task model (``heads`` in ``transferkit.json``), same encoder."""
-        heads = sorted(self.meta.get("heads", {}))
-        if name not in heads:
+        """The predictor of one extra task of a multi-task model (``heads`` in ``transferkit.json``), same encoder; or
+        of one stage of a stream learned in the task setting (``stages``), over that stage's own labels: through the
+        head it names (per-stage adapters: its adapter and head), else its rows of the shared output layer."""
+        heads, stages = sorted(self.meta.get("heads", {})), self.meta.get("stages", {})
+        if stages:
+            if name not in stages:
+                raise UserError(f"--task {name}: this run learned no stage '{name}' (its stages: {', '.join(stages)})")
+            stage = stages[name]
+            task = task_from_meta({**self.meta, "labels": stage["labels"]})
+            model = self.model.for_task(stage["head"]) if "head" in stage else self.model.for_columns(task, stage["classes"])
+        elif name in heads:
+            model = self.model.for_task(name)
+        else:
             have = ", ".join(["main (the default)", *heads])
             raise UserError(f"--task {name}: this model has no task '{name}' (it has: {have})")
-        return NeuralPredictor(self.model.for_task(name), self.tokenizer, self.max_length, self.meta, self.batch_size)
+        meta = {key: value for key, value in self.meta.items() if key != "stages"}
+        return NeuralPredictor(model, self.tokenizer, self.max_length, meta, self.batch_size)
 
     def check_inputs(self, examples: Any, where: str) -> None:
         """Warn once when more than ``meta["unk_warning"]`` (the run's ``data.unk_warning``) of the tokens of
@@ -85,7 +96,11 @@ class NeuralPredictor:
                             self.meta.get("source_model", "the run's model"), threshold)
 
     def predict(self, examples: Any) -> Any:
-        """Task-space predictions: class probabilities, tag sequences, answer spans, summaries."""
+        """Task-space predictions: class probabilities, tag sequences, answer spans, summaries.  A stream learned
+        in the task setting predicts only with its stage named (:meth:`for_task`)."""
+        if self.meta.get("stages"):
+            raise UserError(f"this run learned a stream in the task setting: name the stage with --task (Python: "
+                            f"load(run).for_task(NAME)), one of: {', '.join(self.meta['stages'])}")
         features = self.featurize(examples)
         return self.task.decode(self.outputs(self.model, features), features, examples, self.tokenizer)
 
@@ -121,9 +136,7 @@ class NeuralPredictor:
         if "base_model" in meta:
             model = _delta_model(directory, meta, task, read_state(directory, meta))
         else:
-            model = task.model_from_config(config, meta.get("mlp_hidden", 0))
-            for name, head in meta.get("heads", {}).items():  # a multi-task model's other heads
-                model.add_head(task_from_meta(head), meta.get("mlp_hidden", 0), name=name)
+            model = _with_heads(task.model_from_config(config, meta.get("mlp_hidden", 0)), meta)
             load_weights(model, directory, meta)
         model.layer = meta.get("layer", -1)
         model.eval()
@@ -143,12 +156,20 @@ def _delta_model(directory: str, meta: dict[str, Any], task: Any, state: dict[st
         logger.warning("base model %s differs from the one this %s model was trained on (fingerprint changed)",
                        base["ref"], meta["strategy"])
     strategy = delta_strategy(meta["strategy"], meta.get("strategy_options", {}), directory)
-    model = strategy.prepare(task.build_model(loaded, meta.get("mlp_hidden", 0)))
+    model = strategy.prepare(_with_heads(task.build_model(loaded, meta.get("mlp_hidden", 0)), meta))
     missing, unexpected = model.load_state_dict(state, strict=False)
     trained = {name for name, p in model.named_parameters() if p.requires_grad}
     if unexpected or trained & set(missing):
         raise UserError(f"{directory}: model.safetensors does not fit {meta['strategy']} on {base['ref']} "
                         f"(unexpected: {sorted(unexpected)[:3]}, missing: {sorted(trained & set(missing))[:3]})")
+    return model
+
+
+def _with_heads(model: Any, meta: dict[str, Any]) -> Any:
+    """``model`` with the further heads ``transferkit.json`` lists (a multi-task model's tasks, per-stage adapters'
+    stages), each with its own task and labels, before any weights are loaded or a delta strategy prepares it."""
+    for name, head in meta.get("heads", {}).items():
+        model.add_head(task_from_meta(head), meta.get("mlp_hidden", 0), name=name)
     return model
 
 

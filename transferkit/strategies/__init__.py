@@ -9,7 +9,7 @@ from transferkit.core.config import build_dataclass
 from transferkit.core.errors import UserError
 from transferkit.core.registry import Registry
 from transferkit.strategies.bitfit import Bitfit
-from transferkit.strategies.continual import Ewc, Joint, Lwf, Replay, Sequential
+from transferkit.strategies.continual import Adapters, Ewc, Joint, Lwf, Replay, Sequential
 from transferkit.strategies.continued_pretraining import Dapt, Tapt
 from transferkit.strategies.contrastive import Contrastive
 from transferkit.strategies.coral import Coral
@@ -29,7 +29,7 @@ from transferkit.strategies.udalm import Udalm
 from transferkit.strategies.word_vectors import WordVectors
 
 STRATEGIES: Registry = Registry("strategy")
-for _strategy in (Bitfit, Contrastive, Coral, Dann, Dapt, Distill, Ewc, FeatureExtraction, Finetune, Joint, Lora, Lwf, Mmd, Multitask, Protonet, PseudoLabel, Replay, Scratch, Sequential, Tapt, Tfidf, Udalm,
+for _strategy in (Adapters, Bitfit, Contrastive, Coral, Dann, Dapt, Distill, Ewc, FeatureExtraction, Finetune, Joint, Lora, Lwf, Mmd, Multitask, Protonet, PseudoLabel, Replay, Scratch, Sequential, Tapt, Tfidf, Udalm,
                   WordVectors):
     STRATEGIES.register(_strategy)
 
@@ -42,4 +42,4 @@ def delta_strategy(name: str, options: dict[str, Any], where: str) -> DeltaStrat
         raise UserError(f"{where}: strategy '{name}' saves full weights, not a delta on a base model")
     return strategy_cls(build_dataclass(strategy_cls.Config, options, "model strategy"))
 
-__all__ = ["STRATEGIES", "DeltaStrategy", "delta_strategy", "Bitfit", "Ewc", "Joint", "Lwf", "Replay", "Sequential", "Contrastive", "Coral", "Dann", "Dapt", "Distill", "Mmd", "Multitask", "Protonet", "PseudoLabel", "Tapt", "Udalm", "FeatureExtraction", "Lora", "Finetune", "Scratch", "Tfidf", "TfidfPredictor", "WordVectors"]
+__all__ = ["STRATEGIES", "DeltaStrategy", "delta_strategy", "Adapters", "Bitfit", "Ewc", "Joint", "Lwf", "Replay", "Sequential", "Contrastive", "Coral", "Dann", "Dapt", "Distill", "Mmd", "Multitask", "Protonet", "PseudoLabel", "Tapt", "Udalm", "FeatureExtraction", "Lora", "Finetune", "Scratch", "Tfidf", "TfidfPredictor", "WordVectors"]

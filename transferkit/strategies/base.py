@@ -70,7 +70,7 @@ class Strategy:
             raise UserError(f"teacher {config.teacher}: strategy '{self.name}' learns from no teacher (use distill)")
         if config.data.stream and not self.learns_streams:
             raise UserError(f"data.stream: strategy '{self.name}' trains on data.train; a stream of stages needs a "
-                            "continual strategy (sequential, joint, replay, ewc, lwf)")
+                            "continual strategy (sequential, joint, replay, ewc, lwf, adapters)")
 
     def check_task(self, task_cls: type) -> None:
         """The options can serve ``task_cls`` (a step of :meth:`check` that most strategies extend)."""

@@ -27,6 +27,7 @@ from transferkit.core.contracts import Batch, Losses, RunContext, Stream
 from transferkit.core.errors import UserError
 from transferkit.data.sources import SingleSource
 from transferkit.strategies.continual.plan import ContinualStrategy, Memory, StageObjective
+from transferkit.strategies.continual.task_setting import stage_features, stage_loss
 from transferkit.strategies.finetune import FinetuneConfig
 from transferkit.strategies.neural import Built
 
@@ -52,11 +53,12 @@ class Ewc(ContinualStrategy):
 
     def learn(self, ctx: RunContext, built: Built, stream: Stream, t: int, memory: Memory) -> tuple[Any, Memory]:
         stage, training = stream.stages[t], ctx.config.training
-        batches = SingleSource.from_config(built.predictor.featurize(stage.train), built.predictor.collator, training)
+        features = stage_features(built.predictor, stream, t, stage.train)
+        batches = SingleSource.from_config(features, built.predictor.collator, training)
         objective = self if not memory else Penalised(self, memory, self.config.ewc_lambda)
-        fit = self.train_stage(ctx, built, t, stage, objective, batches)
+        fit = self.train_stage(ctx, built, stream, t, objective, batches)
         sample = np.random.default_rng([training.seed, t]).permutation(len(stage.train))[: self.config.fisher_samples]
-        fisher = diagonal_fisher(built, built.predictor.featurize(stage.train.subset(sample.tolist())))
+        fisher = diagonal_fisher(built, stage_features(built.predictor, stream, t, stage.train.subset(sample.tolist())))
         return fit, consolidate(memory, fisher, built.model, self.config.gamma)
 
 
@@ -90,7 +92,7 @@ def diagonal_fisher(built: Built, features: list[dict[str, Any]]) -> dict[str, t
     for feature in features:
         model.zero_grad(set_to_none=True)
         batch = collator([feature])
-        model.task.loss(model(batch), batch).backward()  # −log p(y | x) of one example
+        stage_loss(model, batch)[1].backward()  # −log p(y | x) of one example (task setting: over its stage's classes)
         for name, p in params.items():
             if p.grad is not None:
                 totals[name] += p.grad.detach() ** 2

@@ -5,8 +5,9 @@ Episodic Memory for Continual Learning"), ``R[t, i]`` = accuracy on stage ``i``'
     fit(ctx):  built = one task model, one head over every stage's labels (``Splits.labels``)
                b     = R before any training                 (``domain`` setting: the baseline of FWT)
                for stage t, after the last finished one:
-                   fit, memory = learn(ctx, built, stream, t, memory)     the method: plain, replay, EWC, LwF
-                   R[t] = accuracy on every stage's test set   (``class`` setting: argmax over the classes seen so far)
+                   fit, memory = learn(ctx, built, stream, t, memory)     the method: plain, replay, EWC, LwF, adapters
+                   R[t] = accuracy on every stage's test set   (``class`` setting: argmax over the classes seen so far;
+                                                                ``task``: over the stage's own, see ``.task_setting``)
                    save stage t: trainable weights, R[t], memory           (atomically: --resume continues after it)
                metrics.json's ``continual`` block: R, ACC, BWT, FWT (``evaluation.continual``)
 
@@ -30,10 +31,18 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from transferkit.core.atomic import write_json_atomic
-from transferkit.core.contracts import Fitted, RunContext, Stage, Stream
+from transferkit.core.contracts import Batch, Fitted, Losses, RunContext, Stream
 from transferkit.core.errors import UserError
 from transferkit.data.sources import SingleSource
 from transferkit.evaluation.continual import continual_summary, seen_accuracy
+from transferkit.models.loading import LoadedModel
+from transferkit.strategies.continual.task_setting import (
+    StageScores,
+    stage_features,
+    stage_loss,
+    stage_meta,
+    stage_metrics,
+)
 from transferkit.strategies.finetune import Finetune
 from transferkit.strategies.neural import Built
 
@@ -80,7 +89,7 @@ class ContinualStrategy(Finetune):
             baseline = progress.save_baseline(self.accuracies(built, stream, tests, None))
         for t in range(len(rows), len(stream.stages)):
             fit, memory = self.learn(ctx, built, stream, t, memory)
-            rows.append(self.accuracies(built, stream, tests, seen_classes(stream, t)))
+            rows.append(self.accuracies(built, stream, tests, t))
             record.add(stream.stages[t].name, fit)
             progress.save(t, built.model, rows[-1], memory, record, ctx.state_path(stage_name(t)))
         return self.finished(built, stream, rows, baseline, record)
@@ -88,32 +97,49 @@ class ContinualStrategy(Finetune):
     def learn(self, ctx: RunContext, built: Built, stream: Stream, t: int, memory: Memory) -> tuple[Any, Memory]:
         """Train stage ``t`` (plain fine-tuning on its examples: ``sequential``); returns its fit and the memory the
         next stage gets."""
-        stage = stream.stages[t]
-        batches = SingleSource.from_config(built.predictor.featurize(stage.train), built.predictor.collator,
-                                           ctx.config.training)
-        return self.train_stage(ctx, built, t, stage, self, batches), memory
+        features = stage_features(built.predictor, stream, t, stream.stages[t].train)
+        batches = SingleSource.from_config(features, built.predictor.collator, ctx.config.training)
+        return self.train_stage(ctx, built, stream, t, self, batches), memory
 
-    def train_stage(self, ctx: RunContext, built: Built, t: int, stage: Stage, objective: Any, batches: Any) -> Any:
-        """The Trainer on one stage, evaluated on that stage's eval split, checkpointing under the stage's name."""
-        eval_features = built.predictor.featurize(stage.eval)
-        evaluate = lambda model: built.predictor.metrics_on(model, eval_features, stage.eval)  # noqa: E731
+    def train_stage(self, ctx: RunContext, built: Built, stream: Stream, t: int, objective: Any, batches: Any) -> Any:
+        """The Trainer on stage ``t``, evaluated on its eval split, checkpointing under the stage's name."""
+        stage = stream.stages[t]
+        eval_features = stage_features(built.predictor, stream, t, stage.eval)
+        evaluate = lambda model: stage_metrics(built.predictor, model, eval_features, stage.eval)  # noqa: E731
         return ctx.train(objective, built.model, batches, evaluate, stage=stage_name(t))
 
-    def accuracies(self, built: Built, stream: Stream, tests: list[Any], allowed: list[int] | None) -> list[float]:
-        """Accuracy on every stage's test set, argmax over ``allowed`` classes (None: all)."""
-        row = []
-        for stage, features in zip(stream.stages, tests, strict=True):
-            logits = built.predictor.outputs(built.model, features)
-            row.append(seen_accuracy(np.asarray(logits, dtype=np.float32), np.asarray(stage.test.labels), allowed))
-        return row
+    def loss(self, model: Any, batch: Batch) -> Losses:
+        """The task's loss (in the task setting over each example's own stage's classes: ``.task_setting``)."""
+        loss = stage_loss(model, batch)[1]
+        return Losses(total=loss, parts={"task": float(loss.detach())})
+
+    def task_model(self, ctx: RunContext, loaded: LoadedModel) -> tuple[Any, dict[str, Any]]:
+        """The task model; in the task setting ``transferkit.json`` lists the stages (``predict --task NAME``)."""
+        model, meta = super().task_model(ctx, loaded)
+        stream = stream_of(ctx)
+        if stream.setting == "task":
+            meta["stages"] = stage_meta(stream, ctx.splits.labels)
+        return model, meta
+
+    def accuracies(self, built: Built, stream: Stream, tests: list[Any], t: int | None) -> list[float]:
+        """Accuracy on every stage's test set after stage ``t`` (None: before any, or after all at once), argmax over
+        the classes :func:`allowed_classes` names."""
+        return [seen_accuracy(self.stage_logits(built, stream, i, features), np.asarray(stage.test.labels),
+                              allowed_classes(stream, t, i))
+                for i, (stage, features) in enumerate(zip(stream.stages, tests, strict=True))]
+
+    def stage_logits(self, built: Built, stream: Stream, i: int, features: list[dict[str, Any]]) -> np.ndarray:
+        """(n, num_labels) logits of the model on stage ``i``'s featurised examples (one model: every stage alike)."""
+        return np.asarray(built.predictor.outputs(built.model, features), dtype=np.float32)
 
     def finished(self, built: Built, stream: Stream, rows: list[list[float] | None], baseline: list[float] | None,
                  record: StreamFit) -> Fitted:
         names = [stage.name for stage in stream.stages]
         summary = continual_summary(names, rows, baseline, stream.setting)
         built.model.eval()
+        scores = StageScores(built.predictor, built.predictor.task, stream) if stream.setting == "task" else None
         return Fitted(built.predictor, record, built.parameters, built.loaded.info,
-                      extra_metrics=lambda: {"continual": summary})
+                      extra_metrics=lambda: {"continual": summary}, evaluate=scores)
 
 
 class StageObjective:
@@ -141,12 +167,20 @@ def stage_name(t: int) -> str:
     return f"stage-{t + 1}"
 
 
-def seen_classes(stream: Stream, t: int) -> list[int] | None:
-    """The classes of stages ``0..t`` (``class`` setting: a model predicts only among classes it was taught);
-    None (every class) in the ``domain`` setting."""
-    if stream.setting != "class":
-        return None
+def seen_classes(stream: Stream, t: int) -> list[int]:
+    """The classes of stages ``0..t``."""
     return sorted({c for stage in stream.stages[: t + 1] for c in stage.classes})
+
+
+def allowed_classes(stream: Stream, t: int | None, i: int) -> list[int] | None:
+    """The classes stage ``i``'s test set is predicted among after stage ``t``: those seen so far (``class``: a model
+    predicts only among classes it was taught; all of them when ``t`` is None), stage ``i``'s own (``task``: the stage
+    is named), every class (None: ``domain``)."""
+    if stream.setting == "task":
+        return list(stream.stages[i].classes)
+    if stream.setting == "class" and t is not None:
+        return seen_classes(stream, t)
+    return None
 
 
 def trainable_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -155,7 +189,8 @@ def trainable_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 class Progress:
     """The finished stages of a stream under ``directory``: ``stage-k/`` holds ``R[k]``, the fit record and the
-    memory; the latest also the trainable weights (earlier weights are dropped: only the last is resumed from).
+    memory; the latest also the trainable weights (earlier weights are dropped: only the last is resumed from; for
+    ``adapters`` they hold every stage's adapter and head, all of which stay trainable, i.e. part of the delta).
     Each stage is written to a temporary directory and renamed, so a kill never leaves a half-written stage."""
 
     def __init__(self, directory: str) -> None:

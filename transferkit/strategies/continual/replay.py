@@ -28,6 +28,7 @@ from transferkit.core.contracts import Batch, Losses, RunContext, Stream
 from transferkit.core.errors import UserError
 from transferkit.data.sources import SingleSource, ZippedSources
 from transferkit.strategies.continual.plan import ContinualStrategy, Memory
+from transferkit.strategies.continual.task_setting import stage_features, stage_loss
 from transferkit.strategies.finetune import FinetuneConfig
 from transferkit.strategies.neural import Built
 
@@ -55,15 +56,16 @@ class Replay(ContinualStrategy):
             raise UserError(f"strategy.replay_batch_size={c.replay_batch_size}: use >= 1 (or null)")
 
     def learn(self, ctx: RunContext, built: Built, stream: Stream, t: int, memory: Memory) -> tuple[Any, Memory]:
-        stage, training = stream.stages[t], ctx.config.training
-        new = SingleSource.from_config(built.predictor.featurize(stage.train), built.predictor.collator, training)
+        training = ctx.config.training
+        features = stage_features(built.predictor, stream, t, stream.stages[t].train)
+        new = SingleSource.from_config(features, built.predictor.collator, training)
         if t == 0 or not len(memory.get("stage", ())):
-            fit = self.train_stage(ctx, built, t, stage, self, new)
+            fit = self.train_stage(ctx, built, stream, t, self, new)
         else:
             size = self.config.replay_batch_size or training.batch_size
             old = SingleSource(remembered(built, stream, memory), built.predictor.collator, size, training.seed + 1,
                                group_by_length=training.group_by_length)
-            fit = self.train_stage(ctx, built, t, stage, self, ZippedSources({"new": new, "memory": old}, lead="new"))
+            fit = self.train_stage(ctx, built, stream, t, self, ZippedSources({"new": new, "memory": old}, lead="new"))
         return fit, self.remember(stream, t, memory, training.seed)
 
     def loss(self, model: Any, batch: Batch) -> Losses:
@@ -73,7 +75,7 @@ class Replay(ContinualStrategy):
         parts, total, count = {}, None, 0
         for name, sub in batch.items():
             n = int(sub["labels"].shape[0])
-            loss = model.task.loss(model(sub), sub) * n
+            loss = stage_loss(model, sub)[1] * n
             parts[name] = float(loss.detach()) / n
             total, count = (loss if total is None else total + loss), count + n
         return Losses(total / count, parts)
@@ -102,7 +104,9 @@ class Replay(ContinualStrategy):
 
 
 def remembered(built: Built, stream: Stream, memory: Memory) -> list[dict[str, Any]]:
-    """The memory's examples featurised, stage by stage (labels already encoded against the run's label set)."""
+    """The memory's examples featurised, stage by stage (labels already encoded against the run's label set; in the
+    task setting each with its own stage's class mask)."""
     stages, indices = memory["stage"].numpy(), memory["index"].numpy()
     return [feature for s in np.unique(stages).tolist()
-            for feature in built.predictor.featurize(stream.stages[s].train.subset(np.sort(indices[stages == s])))]
+            for feature in stage_features(built.predictor, stream, s,
+                                          stream.stages[s].train.subset(np.sort(indices[stages == s])))]
