@@ -109,11 +109,13 @@ def evaluate(
     text_column: Annotated[str | None, typer.Option(help="text column (default: the run's)")] = None,
     label_column: Annotated[str | None, typer.Option(help="label column (default: the run's)")] = None,
     text_pair_column: Annotated[str | None, typer.Option(help="second text column")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="a multi-task model's task, or the stage of a stream "
+                                                            "learned in the task setting")] = None,
 ) -> None:
     """Print the run's metrics on DATA as JSON."""
     from transferkit.experiments.api import evaluate_run
 
-    typer.echo(json.dumps(evaluate_run(run_dir, data, text_column, label_column, text_pair_column), indent=2))
+    typer.echo(json.dumps(evaluate_run(run_dir, data, text_column, label_column, text_pair_column, task), indent=2))
 
 
 @app.command()
@@ -124,7 +126,8 @@ def predict(
     text_column: Annotated[str | None, typer.Option(help="text column (default: the run's)")] = None,
     text_pair_column: Annotated[str | None, typer.Option(help="second text column")] = None,
     task: Annotated[str | None, typer.Option("--task", help="a multi-task model's task (a data source's name; "
-                                                            "default: main, the run's own)")] = None,
+                                                            "default: main, the run's own), or the stage of a stream "
+                                                            "learned in the task setting (required there)")] = None,
 ) -> None:
     """Write the predicted label and class probabilities for every input row."""
     from transferkit.experiments.api import predict_file
@@ -163,6 +166,32 @@ def export(
         typer.echo(f"ONNX model written to {path}; {Parity.load(os.path.join(path, 'model')).summary()}")
     else:
         typer.echo(f"transformers model written to {path}" if to else f"merged model written to {path}")
+
+
+@app.command()
+def serve(
+    run_dir: Annotated[str, typer.Argument(help="a finished run directory, or one written by `export --format onnx`")],
+    host: Annotated[str, typer.Option(help="interface to listen on (loopback: only this machine can connect)")
+                    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    backend: Annotated[str | None, typer.Option(
+        help="torch (the run's model) or onnx (an ONNX export, run by onnxruntime); default: what RUN_DIR holds")] = None,
+    token_file: Annotated[str | None, typer.Option(help="file with the bearer token /predict and /info require")] = None,
+    max_batch_size: Annotated[int, typer.Option(help="inputs per model call, gathered across requests")] = 32,
+    max_wait_ms: Annotated[float, typer.Option(help="wait for more requests before a batch runs (ms)")] = 5.0,
+    max_queue: Annotated[int, typer.Option(help="requests waiting for the model; one more gets 429")] = 512,
+    max_texts: Annotated[int, typer.Option(help="inputs per request; more gets 413")] = 256,
+    max_chars: Annotated[int, typer.Option(help="characters per text; more gets 413")] = 10_000,
+) -> None:
+    """Serve a run over HTTP: POST /predict, GET /health /info /metrics (FastAPI + uvicorn, dynamic batching)."""
+    try:
+        from transferkit.serving.server import ServeConfig
+        from transferkit.serving.server import serve as run_server
+    except ImportError as exc:
+        raise UserError(f"transferkit serve needs FastAPI, uvicorn and prometheus_client ({exc}): "
+                        "pip install 'transferkit[serve]'") from None
+    run_server(ServeConfig(run_dir, host, port, backend, token_file, max_batch_size, max_wait_ms, max_queue,
+                           max_texts, max_chars))
 
 
 @app.command()

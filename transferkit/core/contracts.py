@@ -95,14 +95,18 @@ class Stage:
 @dataclass
 class Stream:
     """The stages of ``data.stream`` in order, and the resolved ``continual.setting``: ``domain`` (every stage has the
-    same labels) or ``class`` (labels accumulate into one head; a label is ``STAGE:LABEL`` unless ``label_map`` maps
-    stages onto shared names)."""
+    same labels), ``class`` (labels accumulate into one head; a label is ``STAGE:LABEL`` unless ``label_map`` maps
+    stages onto shared names) or ``task`` (a head per stage: every label is ``STAGE:LABEL``, a stage's classes are
+    its own rows of the output layer, and the stage is named at prediction)."""
 
     setting: str
     stages: list[Stage]
 
 
 FeatureKind = Literal["pooled", "tokens", "none"]
+InputForm = Literal["text", "pair", "tokens", "question_context"]
+"""A shape of one input ``Task.from_inputs`` reads: a string, two strings (a text pair), a list of tokens, or a
+(question, context) pair of strings."""
 
 
 class Task(Protocol):
@@ -113,6 +117,9 @@ class Task(Protocol):
     ``metric_titles`` (how a card titles them), ``budget_unit`` (what ``data.budget`` counts)
     and ``feature_kind`` (what a frozen encoder caches for it: pooled vectors, token states,
     or nothing) and ``generative`` (the task needs a whole encoder-decoder LM).
+    ``input_forms`` are the shapes ``from_inputs`` reads (its default first), which the HTTP server checks a
+    request against; ``prediction_records`` gives the records ``write_predictions`` writes (JSON-ready dicts), so
+    ``transferkit predict`` and ``transferkit serve`` answer with the same records.
     ``input_texts`` gives the strings the tokenizer reads from examples (texts and pairs, sentences,
     questions and contexts, documents and summaries) for checks such as the ``[UNK]`` rate.
     """
@@ -125,6 +132,7 @@ class Task(Protocol):
     budget_unit: ClassVar[str]
     feature_kind: ClassVar[FeatureKind]
     generative: ClassVar[bool]
+    input_forms: ClassVar[tuple[InputForm, ...]]
     config: Any
     labels: list[str]
 
@@ -145,6 +153,7 @@ class Task(Protocol):
     def evaluate(self, predictions: Any, examples: Any, seed: int = 0) -> dict[str, Any]: ...
     def present(self, predictions: Any) -> list[Any]: ...
     def probabilities(self, predictions: Any) -> Any: ...
+    def prediction_records(self, predictions: Any, examples: Any) -> list[dict[str, Any]]: ...
     def write_predictions(self, path: str, predictions: Any, examples: Any) -> int: ...
     def transformers_head(self, model: Any) -> tuple[str, dict[str, str]] | None: ...
 
@@ -273,7 +282,10 @@ class Fitted:
     word-vector coverage), ``extra_metrics`` a function of no arguments giving further metrics, which the
     composition root calls beside its own evaluation (a multi-task run's other tasks),
     ``no_source_model`` what the model card says instead of the model reference when the plan read no
-    pretrained model (None = it did).
+    pretrained model (None = it did), ``evaluate`` a function ``(name, examples) -> metrics`` that scores the eval
+    split (``name`` None) and each test set (by its name) where ``predictor`` cannot score them alone: a stream
+    learned in the ``task`` setting predicts each example with its stage named (None = ``evaluation.evaluate``
+    with ``predictor`` and the run's task).
     """
 
     predictor: Predictor
@@ -282,6 +294,7 @@ class Fitted:
     info: dict[str, Any] = field(default_factory=dict)
     extra_metrics: Any = None
     no_source_model: str | None = None
+    evaluate: Any = None
 
 
 class RunContext(Protocol):

@@ -1,4 +1,4 @@
-"""Write predictions (label + per-class probabilities) as JSONL or CSV, atomically."""
+"""Prediction records (label + per-class probabilities) and writing them as JSONL or CSV, atomically."""
 
 from __future__ import annotations
 
@@ -20,14 +20,20 @@ def write_predictions(path: str, texts: list[str], probabilities: np.ndarray, la
     predicted = probabilities.argmax(axis=1)
     with atomic_open(path, newline="") as handle:
         if extension == ".jsonl":
-            for text, index, row in zip(texts, predicted, probabilities, strict=True):
-                record = {"text": text, "label": labels[index], "probabilities": dict(zip(labels, map(float, row), strict=True))}
+            for record in prediction_records(texts, probabilities, labels):
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:
             writer = csv.writer(handle, delimiter="\t" if extension == ".tsv" else ",")
             writer.writerow(["text", "label", *[f"prob_{label}" for label in labels]])
             for text, index, row in zip(texts, predicted, probabilities, strict=True):
                 writer.writerow([text, labels[index], *[f"{p:.6f}" for p in row]])
+
+
+def prediction_records(texts: list[str], probabilities: np.ndarray, labels: list[str]) -> list[dict]:
+    """One JSON-ready record per text: ``text``, ``label`` (argmax) and ``probabilities`` (label -> float)."""
+    predicted = np.asarray(probabilities).argmax(axis=1)
+    return [{"text": text, "label": labels[index], "probabilities": dict(zip(labels, map(float, row), strict=True))}
+            for text, index, row in zip(texts, predicted, probabilities, strict=True)]
 
 
 def write_records(path: str, records: list[dict]) -> None:

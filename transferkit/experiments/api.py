@@ -14,19 +14,16 @@ import shutil
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import yaml
-
 from transferkit.core.config import DataConfig, RunConfig, apply_overrides, build_dataclass
 from transferkit.core.errors import UserError
 from transferkit.core.yaml_config import read_yaml_file
-from transferkit.data import LabelMap
 from transferkit.evaluation import evaluate
 from transferkit.experiments import run
 from transferkit.serving import Model, NeuralPredictor, load_predictor
 from transferkit.serving.hub_layout import CONVERTIBLE, plan_layout
+from transferkit.serving.model import load_model, read_run_config, saved_task
 from transferkit.serving.onnx_export import OnnxExportConfig, check_exportable, check_options, export_onnx
 from transferkit.serving.predictor import merge_delta
-from transferkit.tasks import TASKS
 
 
 def load_config_file(path: str) -> RunConfig:
@@ -51,37 +48,21 @@ def train(config: RunConfig | dict | str | None = None, overrides: Sequence[str]
     return run.train(make_config(config, overrides), resume=resume)
 
 
-def _run_config(run_dir: str) -> dict[str, Any]:
-    path = os.path.join(run_dir, "config.yaml")
-    if not os.path.isfile(path):
-        raise UserError(f"{run_dir} is not a finished transferkit run (no config.yaml)")
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
-
-
 def _data_config(saved: dict[str, Any], columns: dict[str, str | None]) -> DataConfig:
     data = build_dataclass(DataConfig, saved.get("data", {}), "run config data")
     return dataclasses.replace(data, format="auto", **{k: v for k, v in columns.items() if v is not None})
 
 
-def _saved_task(run_dir: str, saved: dict[str, Any]) -> Any:
-    """The run's task with its saved options and labels (it reads the files and scores the predictions)."""
-    task_cls = TASKS.get(saved["task"]["name"])
-    options = {k: v for k, v in saved["task"].items() if k != "name"}
-    labels = LabelMap.load(os.path.join(run_dir, "model", "labels.json")).names
-    return task_cls(build_dataclass(task_cls.Config, options, "run config task"), labels)
-
-
 def evaluate_run(run_dir: str, data: str, text_column: str | None = None, label_column: str | None = None,
-                 text_pair_column: str | None = None) -> dict[str, Any]:
-    """Metrics (with bootstrap CIs) of a saved run on a labelled file (read by the run's task)."""
-    saved = _run_config(run_dir)
-    predictor = load_predictor(run_dir)
-    task = _saved_task(run_dir, saved)
+                 text_pair_column: str | None = None, task_name: str | None = None) -> dict[str, Any]:
+    """Metrics (with bootstrap CIs) of a saved run on a labelled file (read by the run's task, or by the task
+    ``task_name`` names: a multi-task model's task, a stage of a stream learned in the task setting)."""
+    saved = read_run_config(run_dir)
+    model = Model(load_predictor(run_dir), saved_task(run_dir, saved), run_dir).for_task(task_name)
     columns = {"text_column": text_column, "label_column": label_column, "text_pair_column": text_pair_column}
-    examples = task.read(data, _data_config(saved, columns))
-    predictor.check_inputs(examples, data)
-    return evaluate(predictor, task, examples)
+    examples = model.task.read(data, _data_config(saved, columns))
+    model.predictor.check_inputs(examples, data)
+    return evaluate(model.predictor, model.task, examples)
 
 
 def predict_file(run_dir: str, input_path: str, output_path: str, text_column: str | None = None,
@@ -90,26 +71,20 @@ def predict_file(run_dir: str, input_path: str, output_path: str, text_column: s
 
     Classification: label + class probabilities (.jsonl/.csv/.tsv); NER: tags and entities with
     character offsets; QA: answer text, score and offsets; summarization: the summary.
-    ``task_name`` picks one task of a multi-task model (``main`` or None = the run's own).
+    ``task_name`` picks one task of a multi-task model (``main`` or None = the run's own), or the stage of a
+    stream learned in the task setting (required there).
     """
-    saved = _run_config(run_dir)
-    predictor = load_predictor(run_dir)
-    task = _saved_task(run_dir, saved)
-    if task_name not in (None, "main"):
-        if not isinstance(predictor, NeuralPredictor):
-            raise UserError(f"--task {task_name}: {run_dir} is not a multi-task model (it has one task)")
-        predictor = predictor.for_task(task_name)
-        task = predictor.task
+    saved = read_run_config(run_dir)
+    model = Model(load_predictor(run_dir), saved_task(run_dir, saved), run_dir).for_task(task_name)
     data = _data_config(saved, {"text_column": text_column, "text_pair_column": text_pair_column})
-    examples = task.read(input_path, data, require_targets=False)
-    predictor.check_inputs(examples, input_path)
-    return task.write_predictions(output_path, predictor.predict(examples), examples)
+    examples = model.task.read(input_path, data, require_targets=False)
+    model.predictor.check_inputs(examples, input_path)
+    return model.task.write_predictions(output_path, model.predictor.predict(examples), examples)
 
 
 def load(run_dir: str) -> Model:
     """A finished run as a Python object with ``predict(inputs)`` and ``predict_proba(inputs)``."""
-    saved = _run_config(run_dir)
-    return Model(load_predictor(run_dir), _saved_task(run_dir, saved), run_dir)
+    return load_model(run_dir)
 
 
 def export_run(run_dir: str, output: str, merge: bool = False, to: str | None = None,
@@ -130,10 +105,14 @@ def export_run(run_dir: str, output: str, merge: bool = False, to: str | None = 
         raise UserError(f"export: unknown format '{to}'; valid: transformers, onnx")
     if not merge and to is None:
         raise UserError("export: pass --merge to write a merged full model, or --format transformers|onnx")
-    saved = _run_config(run_dir)
+    saved = read_run_config(run_dir)
     if os.path.exists(output):
         raise UserError(f"{output} already exists: choose a new output directory")
     predictor = load_predictor(run_dir)
+    if isinstance(predictor, NeuralPredictor) and predictor.meta.get("stages"):
+        raise UserError(f"{run_dir}: this run learned a stream in the task setting (stages: "
+                        f"{', '.join(predictor.meta['stages'])}), whose predictions need the stage named; an exported "
+                        "model predicts without one: predict with --task NAME instead")
     if to == "onnx":
         return _export_onnx(run_dir, output, predictor, saved, onnx or OnnxExportConfig(), parity_data)
     if not isinstance(predictor, NeuralPredictor):
@@ -171,7 +150,7 @@ def _export_onnx(run_dir: str, output: str, predictor: Any, saved: dict[str, Any
 def _parity_examples(run_dir: str, saved: dict[str, Any], parity_data: str | None) -> tuple[Any, str]:
     """The examples the ONNX parity check samples: ``parity_data``, else the run's eval set, re-read as
     training read it (``data.eval``, or the same seeded split of ``data.train``)."""
-    task = _saved_task(run_dir, saved)
+    task = saved_task(run_dir, saved)
     if parity_data is not None:
         return task.read(parity_data, _data_config(saved, {}), require_targets=False), parity_data
     data = build_dataclass(DataConfig, saved.get("data", {}), "run config data")

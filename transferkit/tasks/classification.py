@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from transferkit.core.config import DataConfig, option
 from transferkit.core.contracts import Batch, Splits, TextExamples
 from transferkit.data import LabelMap
-from transferkit.data.output import write_predictions
+from transferkit.data.output import prediction_records, write_predictions
 from transferkit.data.stream import read_stream
 from transferkit.data.task_splits import class_counts, load_text_splits, read_examples
 from transferkit.data.truncation import encode_truncated
@@ -52,6 +52,7 @@ class ClassificationTask(EncoderTask):
     metric_titles: ClassVar[dict[str, str]] = {"accuracy": "accuracy", "macro_f1": "macro F1", "roc_auc": "ROC-AUC"}
     budget_unit: ClassVar[str] = "labels per class"
     feature_kind: ClassVar[str] = "pooled"
+    input_forms: ClassVar[tuple[str, ...]] = ("text", "pair")
 
     def __init__(self, config: ClassificationConfig | None = None, labels: list[str] | None = None) -> None:
         self.config = config or ClassificationConfig()
@@ -135,6 +136,10 @@ class ClassificationTask(EncoderTask):
     def present(self, probabilities: np.ndarray) -> list[str]:
         """The most probable label of each example."""
         return [self.labels[i] for i in np.asarray(probabilities).argmax(axis=1)]
+
+    def prediction_records(self, probabilities: np.ndarray, examples: TextExamples) -> list[dict[str, Any]]:
+        """``text``, ``label`` and ``probabilities`` (label -> probability) per example."""
+        return prediction_records(examples.texts, probabilities, self.labels)
 
     def write_predictions(self, path: str, probabilities: np.ndarray, examples: TextExamples) -> int:
         """``text``, ``label`` and per-class probabilities per row (.jsonl, .csv or .tsv)."""

@@ -56,6 +56,7 @@ class QuestionAnsweringTask(EncoderTask):
     metric_titles: ClassVar[dict[str, str]] = {"f1": "F1", "exact_match": "exact match"}
     budget_unit: ClassVar[str] = "training questions"
     feature_kind: ClassVar[str] = "tokens"
+    input_forms: ClassVar[tuple[str, ...]] = ("question_context",)
 
     def __init__(self, config: QuestionAnsweringConfig | None = None, labels: list[str] | None = None) -> None:
         self.config = config or QuestionAnsweringConfig()
@@ -175,8 +176,12 @@ class QuestionAnsweringTask(EncoderTask):
         metrics["ci95"] = {"f1": metrics.get("f1_ci"), "exact_match": metrics.get("exact_match_ci")}
         return metrics
 
+    def prediction_records(self, predictions: list[dict[str, Any]], examples: QAExamples) -> list[dict[str, Any]]:
+        """The best answer span per question: id, question, text, score and character offsets into its context."""
+        return [{"id": qid, "question": question, **answer}
+                for qid, question, answer in zip(examples.ids, examples.questions, predictions, strict=True)]
+
     def write_predictions(self, path: str, predictions: list[dict[str, Any]], examples: QAExamples) -> int:
-        """The best answer span per question: text, score and character offsets into its context (JSON Lines)."""
-        write_records(path, [{"id": qid, "question": question, **answer}
-                             for qid, question, answer in zip(examples.ids, examples.questions, predictions, strict=True)])
+        """:meth:`prediction_records` as JSON Lines."""
+        write_records(path, self.prediction_records(predictions, examples))
         return len(predictions)

@@ -63,6 +63,7 @@ class SummarizationTask:
     budget_unit: ClassVar[str] = "training pairs"
     feature_kind: ClassVar[str] = "none"
     generative: ClassVar[bool] = True
+    input_forms: ClassVar[tuple[str, ...]] = ("text",)
 
     def __init__(self, config: SummarizationConfig | None = None, labels: list[str] | None = None) -> None:
         self.config = config or SummarizationConfig()
@@ -190,9 +191,12 @@ class SummarizationTask:
     def probabilities(self, predictions: list[str]) -> Any:
         raise UserError("task 'summarization' predicts no class probabilities: use predict()")
 
+    def prediction_records(self, predictions: list[str], examples: Seq2SeqExamples) -> list[dict[str, Any]]:
+        """One generated summary per document, with its source row."""
+        return [{"row": row, "summary": summary}
+                for row, summary in zip(examples.rows or range(1, len(predictions) + 1), predictions, strict=True)]
+
     def write_predictions(self, path: str, predictions: list[str], examples: Seq2SeqExamples) -> int:
-        """One generated summary per document, with its source row (JSON Lines)."""
-        write_records(path, [{"row": row, "summary": summary}
-                             for row, summary in zip(examples.rows or range(1, len(predictions) + 1), predictions,
-                                                     strict=True)])
+        """:meth:`prediction_records` as JSON Lines."""
+        write_records(path, self.prediction_records(predictions, examples))
         return len(predictions)

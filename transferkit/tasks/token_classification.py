@@ -66,6 +66,7 @@ class TokenClassificationTask(EncoderTask):
                                                "recall": "entity recall"}
     budget_unit: ClassVar[str] = "training sentences"
     feature_kind: ClassVar[str] = "tokens"
+    input_forms: ClassVar[tuple[str, ...]] = ("tokens", "text")
 
     def __init__(self, config: TokenClassificationConfig | None = None, labels: list[str] | None = None) -> None:
         self.config = config or TokenClassificationConfig()
@@ -191,9 +192,12 @@ class TokenClassificationTask(EncoderTask):
         metrics["ci95"] = entity_f1_ci(references, predictions, seed=seed)
         return metrics
 
+    def prediction_records(self, predictions: list[list[str]], examples: TaggedSentences) -> list[dict[str, Any]]:
+        """Tokens, tags and entities (character offsets into the ``joiner``-joined tokens) per sentence."""
+        return [{"tokens": tokens, "tags": tags, "entities": entities_with_offsets(tokens, tags, self.config.joiner)}
+                for tokens, tags in zip(examples.tokens, predictions, strict=True)]
+
     def write_predictions(self, path: str, predictions: list[list[str]], examples: TaggedSentences) -> int:
-        """Tags and entities (character offsets into the ``joiner``-joined tokens) per sentence, as JSON Lines."""
-        write_records(path, [{"tokens": tokens, "tags": tags,
-                              "entities": entities_with_offsets(tokens, tags, self.config.joiner)}
-                             for tokens, tags in zip(examples.tokens, predictions, strict=True)])
+        """:meth:`prediction_records` as JSON Lines."""
+        write_records(path, self.prediction_records(predictions, examples))
         return len(predictions)

@@ -10,6 +10,7 @@ shared Trainer; any other strategy runs its own ``fit`` over an in-memory run co
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from transferkit.core.config import DataConfig, TrainingConfig
-from transferkit.core.contracts import Fitted, Losses
+from transferkit.core.contracts import Fitted, InputForm, Losses
 from transferkit.core.errors import UserError
 from transferkit.data.collate import PaddingCollator
 from transferkit.models.loading import load_backbone
@@ -216,6 +217,8 @@ def check_task_declares_contract(case: TaskCase) -> None:
         _fail("feature_kind is pooled, tokens or none; generative is a bool")
     if not (isinstance(cls.budget_unit, str) and cls.budget_unit):
         _fail("budget_unit says what data.budget counts")
+    if not cls.input_forms or not set(cls.input_forms) <= set(INPUT_SAMPLES):
+        _fail("input_forms names the shapes from_inputs reads", f"{cls.input_forms}; known: {', '.join(INPUT_SAMPLES)}")
     _config_checks(cls)
 
 
@@ -263,10 +266,15 @@ def check_task_evaluates_and_writes(case: TaskCase) -> None:
         _fail("evaluate reports every report metric and ci95 of the primary one", ", ".join(missing))
     if len(task.present(predictions)) != len(examples):
         _fail("present gives one prediction per example")
+    records = task.prediction_records(predictions, examples)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "predictions.jsonl")
         if task.write_predictions(path, predictions, examples) != len(examples) or not os.path.exists(path):
             _fail("write_predictions writes one record per example and returns the count")
+        with open(path, encoding="utf-8") as handle:
+            written = [json.loads(line) for line in handle]
+    if written != json.loads(json.dumps(records)):
+        _fail("write_predictions writes prediction_records (as JSON Lines), so predict and serve answer alike")
     case.observed.update(metrics=metrics)
 
 
@@ -280,9 +288,24 @@ def check_task_exposes_input_texts(case: TaskCase) -> None:
         _fail("input_texts gives non-empty strings")
 
 
+INPUT_SAMPLES: dict[InputForm, Any] = {"text": "alice visited paris", "pair": ("alice visited paris", "bob stayed"),
+                                       "tokens": ["alice", "visited", "paris"],
+                                       "question_context": ("who visited paris?", "alice visited paris")}
+"""One input of each shape ``from_inputs`` may read (``Task.input_forms``)."""
+
+
+def check_task_reads_its_input_forms(case: TaskCase) -> None:
+    """from_inputs reads two inputs of every shape in input_forms (what a served request brings) into two examples."""
+    task = _task(case)
+    for form in task.input_forms:
+        examples = task.from_inputs([INPUT_SAMPLES[form]] * 2)
+        if len(examples) != 2:
+            _fail("from_inputs gives one example per input of every declared input form", form)
+
+
 TASK_CHECKS: list[Callable[[TaskCase], None]] = [
     check_task_declares_contract, check_task_reads_and_featurizes, check_task_exposes_input_texts,
-    check_task_evaluates_and_writes,
+    check_task_reads_its_input_forms, check_task_evaluates_and_writes,
 ]
 
 
