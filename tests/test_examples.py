@@ -1,7 +1,8 @@
 """Every example config in examples/ stays valid: known keys, option values, strategy x task pairs.
 
 Run configs are checked as ``transferkit train --config`` checks them before reading data; grid specs
-are parsed and their cells' settings applied (``init_from`` runs need not exist yet).
+are parsed and their cells' settings applied (``init_from`` runs need not exist yet); search specs as
+``transferkit tune`` checks them before its first trial.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from transferkit.core.yaml_config import read_yaml_file
 from transferkit.experiments.api import make_config
 from transferkit.experiments.grid import cell_config, parse_grid
 from transferkit.experiments.run import components
+from transferkit.experiments.tune_spec import load_tune_spec
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
 
@@ -26,5 +28,7 @@ def test_example_is_a_valid_config(path: Path, monkeypatch) -> None:
         spec = parse_grid(raw, str(path))
         axes = {key: values[0] for key, values in spec.axes.items()}
         components(cell_config(spec, axes, "/tmp/grid"))
+    elif "search" in raw:
+        load_tune_spec(str(path))
     else:
         components(make_config(str(path), ["output=/tmp/run"]))

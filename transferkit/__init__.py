@@ -8,16 +8,18 @@
 >>> transferkit.predict(result.output, "new.csv", "predictions.jsonl")                  # doctest: +SKIP
 >>> transferkit.select("train.csv", ["minilm-l6", "mpnet-base"])                        # doctest: +SKIP
 >>> transferkit.advise("train.csv", minutes=15, output="advice")["command"]             # doctest: +SKIP
+>>> transferkit.tune("tune.yaml", "runs/tune", trials=20).best["params"]                # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["advise", "evaluate", "load", "predict", "select", "train"]
+__all__ = ["advise", "evaluate", "load", "predict", "select", "train", "tune"]
 
 _API = {"train": ("api", "train"), "evaluate": ("api", "evaluate_run"), "predict": ("api", "predict_file"),
-        "load": ("api", "load"), "select": ("select", "select"), "advise": ("advise", "advise")}
+        "load": ("api", "load"), "select": ("select", "select"), "advise": ("advise", "advise"),
+        "tune": ("tune", "tune")}
 """Public name -> (module of ``transferkit.experiments``, function)."""
 
 

@@ -16,6 +16,7 @@ import click
 import typer
 
 from transferkit.cli import choose
+from transferkit.cli import tune as tune_command
 from transferkit.core.errors import UserError, closest
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -210,6 +211,7 @@ def demo(
 
 app.command("select")(choose.select)
 app.command("advise")(choose.advise)
+app.command("tune")(tune_command.tune)
 
 
 @app.command()

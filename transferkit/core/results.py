@@ -4,8 +4,8 @@ Written by ``experiments`` (grid runner), read by ``reporting``; both go through
 class so the schema lives in one place.  A cell is identified by ``cell_id``, the hash of
 its fully expanded config, so re-running a grid finds finished cells and skips them.
 
-Statuses: ``pending`` -> ``running`` -> ``done`` | ``failed``.  A cell left ``running``
-by a killed grid is retried like a failed one.
+Statuses: ``pending`` -> ``running`` -> ``done`` | ``failed`` (or ``pruned``: a ``transferkit tune`` trial
+stopped early).  A cell left ``running`` by a killed grid is retried like a failed one.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ test set and each other one (cross-lingual transfer: list the source language's 
 Continual runs (a ``continual`` block in their metrics) add a section: ACC, BWT and FWT per run,
 and for up to 12 runs a heat map of the accuracy matrix beside the per-stage accuracy curves
 (see :mod:`~transferkit.reporting.continual_panel`); without such runs the report is unchanged.
+A search written by ``transferkit tune`` adds its optimisation history and parameter importances
+(see :mod:`~transferkit.reporting.tuning`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from transferkit.reporting.report_split import (
 )
 from transferkit.reporting.stats import group_axes, metric_value, paired_comparison, sort_key, summarize
 from transferkit.reporting.task_metrics import TaskInfo, choose_metric, metric_digits, read_task
+from transferkit.reporting.tuning import tuning_figures
 
 __all__ = ["BASELINES", "render_report"]
 
@@ -283,7 +286,7 @@ def _markdown(title: str, sections: dict[str, Any], cells: Sequence[Cell], image
 
 
 def _sections(results_dir: str, cells: Sequence[Cell], metric: str, info: TaskInfo, split: str) -> dict[str, Any]:
-    counts = {s: sum(c.status == s for c in cells) for s in ("done", "failed", "running", "pending")}
+    counts = {s: sum(c.status == s for c in cells) for s in ("done", "pruned", "failed", "running", "pending")}
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
     summary = _summary_rows(cells, metric, info, split)
     label = grid_split_label(cells, split)
@@ -323,7 +326,7 @@ def render_report(results_dir: str, output_path: str, metric: str | None = None,
         raise UserError(f"no done cells with '{metric}' on {split} in {results_dir}; nothing to report yet")
     sections = _sections(results_dir, cells, metric, info, split)
     title = f"transferkit experiment report: {os.path.basename(os.path.abspath(results_dir))}"
-    figures = _figures(cells, metric, info, split)
+    figures = _figures(cells, metric, info, split) + tuning_figures(cells, results_dir)  # a search's, if any
     panel = continual_panel(cells)
     if ext.lower() == ".md":
         images = _write_images(f"{stem}_files", figures)
