@@ -106,8 +106,10 @@ def test_shards_split_the_episodes_of_an_epoch() -> None:
         shard.shard(rank, 2)
         parts.append([batch["input_ids"].tolist() for batch in shard])
     expected = [batch["input_ids"].tolist() for batch in whole]
-    assert len(parts[0]) == 3 and len(parts[1]) == 2
-    assert parts[0] == expected[0::2] and parts[1] == expected[1::2]
+    whole.set_epoch(1)
+    next_epoch = [batch["input_ids"].tolist() for batch in whole]
+    assert len(parts[0]) == len(parts[1]) == 3  # as many steps in every process, or one would wait on the other
+    assert parts[0] == expected[0::2] and parts[1] == [*expected[1::2], next_epoch[0]]
 
 
 def test_bad_episode_counts_and_too_small_datasets_are_refused() -> None:

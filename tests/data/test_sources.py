@@ -115,3 +115,17 @@ def test_a_temperature_at_or_below_zero_is_a_one_line_error() -> None:
 
 def test_an_empty_source_is_a_one_line_error() -> None:
     one_line_error(lambda: SingleSource([], list, 4, 0), "no training examples")
+
+
+def test_shards_take_as_many_batches_each_and_cover_the_epoch() -> None:
+    """5 batches over 2 processes: 3 each (the last process's third is the epoch's first again), so no process takes
+    a step (a gradient all-reduce) the other never joins."""
+    whole = [ids(b) for b in single(20, "a")]
+    parts = []
+    for rank in (0, 1):
+        source = single(20, "a")
+        [ids(b) for b in source]  # batches cached before sharding are not reused after it
+        source.shard(rank, 2)
+        parts.append([ids(b) for b in source])
+        assert source.num_batches == len(source) == 3
+    assert parts[0] == whole[0::2] and parts[1] == [*whole[1::2], whole[0]]

@@ -124,7 +124,7 @@ class EpisodeSource(EpochPosition):
     @property
     def num_batches(self) -> int:
         """Episodes of a full epoch (for this process)."""
-        return len(range(self.rank, self.per_epoch, self.world))
+        return self.per_process(self.per_epoch)  # the last processes may run into the next epoch's first episodes
 
     def episode(self, index: int) -> tuple[str, np.ndarray]:
         """The ``index``-th episode overall (all processes, all epochs): (dataset name, (N, K + Q) row indices)."""

@@ -184,14 +184,10 @@ class PairSource(EpochPosition):
         """Pairs in one epoch: ``2·rounds·n``."""
         return 2 * self.rounds * len(self.rows)
 
-    def shard(self, rank: int, world: int) -> None:
-        super().shard(rank, world)
-        self._cache = None  # the cached batches were this process's share
-
     @property
     def num_batches(self) -> int:
         """Batches of a full epoch (for this process): the same every epoch."""
-        return len(range(self.rank, -(-self.num_pairs // self.batch_size), self.world))
+        return self.per_process(-(-self.num_pairs // self.batch_size))
 
     def epoch_pairs(self, epoch: int) -> tuple[Pairs, list[np.ndarray]]:
         """The pairs of ``epoch`` and this process's batches of pair indices."""
@@ -199,7 +195,7 @@ class PairSource(EpochPosition):
             pairs = sample_pairs(self.labels, self.rounds, np.random.default_rng([self.seed, epoch, PAIR_STREAM]))
             lengths = np.maximum(self.lengths[pairs.left], self.lengths[pairs.right])  # a batch pads to its longest side
             sampler = LengthGroupedBatchSampler(lengths, self.batch_size, self.seed, group_by_length=self.group_by_length)
-            self._cache = (epoch, pairs, sampler.epoch_batches(epoch)[self.rank::self.world])
+            self._cache = (epoch, pairs, self.share(sampler.epoch_batches(epoch)))
         return self._cache[1], self._cache[2]
 
     def collate(self, pairs: Pairs, batch: np.ndarray) -> dict[str, torch.Tensor]:

@@ -56,6 +56,18 @@ class EpochPosition:
 
     def shard(self, rank: int, world: int) -> None:
         self.rank, self.world = rank, world
+        self._cache = None  # a subclass's cached batches were the previous shard's
+
+    def per_process(self, total: int) -> int:
+        """Batches each process takes of an epoch of ``total``: the same count for all (rounded up), since a process
+        with one batch more would wait forever in that step's gradient all-reduce."""
+        return -(-total // self.world)
+
+    def share(self, batches: Sequence[Any]) -> list[Any]:
+        """This process's batches of an epoch: ``rank, rank + world, ...`` of ``batches`` padded to
+        ``world · per_process`` by cycling from the first (as torch's ``DistributedSampler`` pads)."""
+        padded = self.per_process(len(batches)) * self.world
+        return [batches[i % len(batches)] for i in range(self.rank, padded, self.world)]
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch, self.start_batch = int(epoch), 0
@@ -75,7 +87,7 @@ class SingleSource(EpochPosition):
     """One dataset's batches: length-grouped, shuffled per epoch with ``seed`` (see ``LengthGroupedBatchSampler``).
 
     ``rank``/``world`` shard the batches across processes (``accelerate launch``): process r
-    takes batches r, r + world, ...; positions and lengths are then per process.
+    takes batches r, r + world, ... (every process as many: see ``share``); positions and lengths are then per process.
     """
 
     def __init__(self, features: Sequence[dict[str, Any]], collator: Callable, batch_size: int, seed: int,
@@ -100,11 +112,11 @@ class SingleSource(EpochPosition):
     @property
     def num_batches(self) -> int:
         """Batches of a full epoch (for this process): the same every epoch."""
-        return len(range(self.rank, self.sampler.num_batches, self.world))
+        return self.per_process(self.sampler.num_batches)
 
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
         if self._cache is None or self._cache[0] != epoch:
-            self._cache = (epoch, self.sampler.epoch_batches(epoch)[self.rank::self.world])
+            self._cache = (epoch, self.share(self.sampler.epoch_batches(epoch)))
         return self._cache[1]
 
     def batch_at(self, index: int) -> Any:

@@ -30,7 +30,7 @@ from transferkit.experiments.run_dir import RunDirectory
 from transferkit.strategies import STRATEGIES
 from transferkit.strategies.base import Strategy
 from transferkit.tasks import TASKS
-from transferkit.training import seed_everything
+from transferkit.training import is_main_process, seed_everything, wait_for_everyone
 
 logger = logging.getLogger("transferkit")
 
@@ -100,7 +100,7 @@ def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None 
     if not config.output:
         raise UserError("no output directory: pass --output DIR or set output in the config")
     parts = components(config)
-    run = RunDirectory(config.output, resume)
+    run = RunDirectory(config.output, resume, writer=is_main_process())  # launched processes: the main one writes
     run.check()
     parts.strategy.check_model(config.model)
     config = resolve_defaults(config, parts)
@@ -115,17 +115,25 @@ def train(config: RunConfig, resume: bool = False, cache: EmbeddingCache | None 
         seed_everything(config.training.seed)
         fitted = parts.strategy.fit(ctx)
         metrics = _metrics(fitted, task, splits, time.perf_counter() - started, config.training.mixed_precision)
-        fitted.predictor.save(run.path("model"))
-        LabelMap(splits.labels).save(run.path("model/labels.json"))
-        summary = {"train_size": len(splits.train), "eval_size": len(splits.eval), "labels": splits.labels,
-                   "test_sizes": {name: len(examples) for name, examples in splits.tests.items()},
-                   **task.data_summary(splits.train)}
         history = fitted.fit.history if fitted.fit else []
-        run.write_yaml("config.yaml", resolved)
-        run.write_json("metrics.json", metrics)
-        run.write_json("history.json", history)
-        run.write_text("card.md", model_card(resolved, metrics, summary, fitted.no_source_model))
+        if run.writer:
+            _write(run, fitted, task, splits, resolved, metrics, history)
+        wait_for_everyone()  # no process may still be at work when the main one renames the run directory
     return RunResult(run.output, metrics, resolved, history)
+
+
+def _write(run: RunDirectory, fitted: Fitted, task: Any, splits: Splits, resolved: dict[str, Any],
+           metrics: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """The run directory's files: model/, config.yaml, metrics.json, history.json, card.md."""
+    fitted.predictor.save(run.path("model"))
+    LabelMap(splits.labels).save(run.path("model/labels.json"))
+    summary = {"train_size": len(splits.train), "eval_size": len(splits.eval), "labels": splits.labels,
+               "test_sizes": {name: len(examples) for name, examples in splits.tests.items()},
+               **task.data_summary(splits.train)}
+    run.write_yaml("config.yaml", resolved)
+    run.write_json("metrics.json", metrics)
+    run.write_json("history.json", history)
+    run.write_text("card.md", model_card(resolved, metrics, summary, fitted.no_source_model))
 
 
 def _metrics(fitted: Fitted, task: Any, splits: Splits, train_seconds: float, precision: str) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """The run directory: written under ``<output>.partial`` and renamed only when complete.
 
 A crash (or a kill) therefore never leaves a directory that looks like a finished run;
-the ``.partial`` directory keeps the checkpoint that ``--resume`` continues from.
+the ``.partial`` directory keeps the checkpoint that ``--resume`` continues from.  Under a launcher
+(``accelerate launch``) only the main process owns it (``writer``): the others read a checkpoint to resume
+from and write nothing.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ class RunDirectory:
     ...     run.write_json("metrics.json", {...})
     """
 
-    def __init__(self, output: str, resume: bool = False) -> None:
+    def __init__(self, output: str, resume: bool = False, writer: bool = True) -> None:
         self.output = os.path.abspath(output)
+        self.writer = writer  # False in every launched process but the main one: it creates, logs and renames nothing
         self.work = self.output.rstrip("/") + ".partial"
         self.checkpoint_dir = os.path.join(self.work, "checkpoint")
         self.state_dir = os.path.join(self.work, STATE_DIR)  # named stages' checkpoints, plans' resumable state
@@ -46,6 +49,8 @@ class RunDirectory:
 
     def __enter__(self) -> RunDirectory:
         self.check()
+        if not self.writer:
+            return self
         if not self.resume:
             shutil.rmtree(self.work, ignore_errors=True)
         os.makedirs(self.work, exist_ok=True)
@@ -60,6 +65,8 @@ class RunDirectory:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if not self.writer:
+            return
         logging.getLogger("transferkit").removeHandler(self._handler)
         self._handler.close()
         if exc_type is None:

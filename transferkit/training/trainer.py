@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from tqdm.auto import tqdm
 
 from transferkit.core.config import TRAINING_DEFAULTS, TrainingConfig, fill_unset
@@ -27,6 +27,7 @@ from transferkit.core.contracts import Callback, Objective, TrainState
 from transferkit.core.machine import autocast, resolve_precision
 from transferkit.data.sources import BatchSource
 from transferkit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, trainable_state
+from transferkit.training.processes import use_cpu
 from transferkit.training.schedule import linear_warmup_decay
 
 logger = logging.getLogger("transferkit.training")
@@ -68,8 +69,15 @@ class Trainer:
         # auto: bf16 where the CPU/GPU has it natively.  bf16 autocast is entered around each loss below (it needs
         # no loss scaling), so Accelerate's process-wide state stays "no" and runs of mixed precisions share a process.
         self.precision = resolve_precision(self.config.mixed_precision)
+        # Under a launcher (DDP) the batch source is sharded (``shard`` below), so each process's step count is the
+        # global one and the schedule is built on it: ``split_batches`` makes Accelerate step it once per optimizer
+        # step, not once per process (no dataloader goes through Accelerate, so it changes nothing else).  Unused
+        # parameters are the rule, not a bug (a pooler under mean pooling, one task head per multi-task step), and DDP
+        # refuses them unless it looks for them.
         self.accelerator = Accelerator(mixed_precision="fp16" if self.precision == "fp16" else "no",
-                                       log_with=self.config.log_with, rng_types=[])
+                                       log_with=self.config.log_with, rng_types=[], cpu=use_cpu(),
+                                       dataloader_config=DataLoaderConfiguration(split_batches=True),
+                                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
 
     def fit(self, model: torch.nn.Module, batches: BatchSource,
             evaluate: Callable[[torch.nn.Module], dict[str, Any]] | None = None, resume: bool = False) -> FitResult:
@@ -100,7 +108,8 @@ class Trainer:
             callback.on_fit_end(state, unwrapped)
         if best is not None:
             unwrapped.load_state_dict(best, strict=False)
-        self.accelerator.end_training()
+        for tracker in self.accelerator.trackers:  # not end_training(): it destroys the process group later stages use
+            tracker.finish()
         return FitResult(state.history, state.best_step, state.step)
 
     def _loop(self, model, batches, optimizer, scheduler, state: TrainState, best, evaluate):
@@ -124,6 +133,8 @@ class Trainer:
     def _epoch(self, model, batches, optimizer, scheduler, state: TrainState, best, bar) -> None:
         accum = self.config.gradient_accumulation_steps
         model.train()
+        unwrapped = self.accelerator.unwrap_model(model)
+        view = model if unwrapped is model else _Wrapped(model, unwrapped)
         for batch in batches:
             batch = _to_device(batch, self.accelerator.device)
             state.batch_in_epoch += 1
@@ -131,7 +142,7 @@ class Trainer:
             boundary = state.batch_in_epoch % accum == 0 or last
             with self.accelerator.no_sync(model) if not boundary else nullcontext():
                 with autocast(self.precision, self.accelerator.device.type):
-                    losses = self.objective.loss(model, batch)
+                    losses = self.objective.loss(view, batch)
                 self.accelerator.backward(losses.total / accum)
             self._running.append(float(losses.total.detach()))
             for callback in self.callbacks:
@@ -210,6 +221,21 @@ class Trainer:
         if self.accelerator.is_main_process:
             save_checkpoint(self.checkpoint_dir, self.accelerator.unwrap_model(model), optimizer, scheduler, state, best)
         self.accelerator.wait_for_everyone()
+
+
+class _Wrapped:
+    """The model as an objective sees it when Accelerate wrapped it (DDP under a launcher): a call runs the wrapper's
+    forward, so gradients are averaged across processes; every other attribute (``task``, ``auxiliary``, ...) is
+    the model's own, which the wrapper does not expose."""
+
+    def __init__(self, wrapper: torch.nn.Module, model: torch.nn.Module) -> None:
+        self._wrapper, self._model = wrapper, model
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._wrapper(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
