@@ -244,17 +244,34 @@ def strategies() -> None:
 def grid(
     spec: Annotated[str, typer.Argument(help="grid spec YAML (base + axes + exclude)")],
     output: Annotated[str, typer.Option("--output", "-o", help="grid directory (results.sqlite + runs/)")],
-    workers: Annotated[int, typer.Option(help="cells run in parallel processes (1 = in this process)")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        help="cells at once: local processes (default 1 = in this process); with --executor ray, at most this many "
+             "Ray tasks at a time and a local Ray's CPUs (default: this machine's cores)")] = None,
+    executor: Annotated[str, typer.Option(
+        help="local (this machine's processes) or ray (one Ray task per cell: a local Ray, or the cluster at "
+             "--address; needs the ray extra)")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="with --executor ray: the cluster, e.g. ray://HOST:10001 (default: $RAY_ADDRESS, else a local Ray)")
+                       ] = None,
 ) -> None:
     """Run every cell of a grid; finished cells are skipped, so re-running resumes a killed grid."""
     from transferkit.experiments.grid import load_grid, run_grid
+    from transferkit.experiments.grid_ray import RayConfig, import_ray
 
-    if workers < 1:
+    executors = ("local", "ray")
+    if executor not in executors:
+        raise UserError(f"--executor: unknown executor '{executor}'{closest(executor, executors)}; valid: local, ray")
+    if workers is not None and workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
-    summary = run_grid(load_grid(spec), output, workers=workers)
+    if address is not None and executor != "ray":
+        raise UserError("--address goes with --executor ray")
+    ray = RayConfig(address=address, workers=workers) if executor == "ray" else None
+    if ray is not None:
+        import_ray()  # a missing extra fails before the grid is read
+    summary = run_grid(load_grid(spec), output, workers=workers or 1, ray=ray)
     typer.echo(f"{summary.done} done, {summary.failed} failed, {summary.skipped} skipped (already done); "
                f"results in {output}")
-    if workers == 1:
+    if ray is None and (workers or 1) == 1:
         typer.echo(f"frozen-encoder features: {summary.embedded} texts embedded, {summary.reused} served from the cache")
     for cell in summary.failures:
         axes = " ".join(f"{k}={v}" for k, v in cell.axes.items())

@@ -35,6 +35,7 @@ from transferkit.core.results import Cell, ResultsStore, cell_id
 from transferkit.core.yaml_config import read_yaml_file
 from transferkit.experiments import run
 from transferkit.experiments.embedding_cache import EmbeddingCache
+from transferkit.experiments.grid_ray import RayConfig, ray_map, ray_session
 from transferkit.experiments.grid_results import (
     COST_COLUMNS,
     check_one_task,
@@ -230,29 +231,65 @@ def reproduce_command(run_dir: str) -> str:
     return f"transferkit train --config {shlex.quote(config)} --output {shlex.quote(run_dir + '-rerun')}"
 
 
-def run_cell(store: ResultsStore, cid: str, config: RunConfig, cache: EmbeddingCache) -> tuple[str, str]:
-    """Train one cell and record it; any exception marks it failed.  Returns (status, short message)."""
-    store.start(cid)
+@dataclass
+class CellOutcome:
+    """What training one cell gave: ``done`` with the run's metrics, or ``failed`` with a one-line error.
+
+    A plain picklable record, so a cell trained on another machine (a Ray task) hands it back to the driver,
+    which alone writes the results store."""
+
+    status: str
+    error: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    output: str | None = None
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> CellOutcome:
+        """A failed outcome whose error is ``Type: message`` on one line."""
+        return cls("failed", error=" ".join(f"{type(exc).__name__}: {exc}".split()))
+
+
+def train_cell(config: RunConfig, cache: EmbeddingCache) -> CellOutcome:
+    """Train one cell into its run directory (a stale attempt there is removed first); never raises."""
     run_dir = str(config.output)
     shutil.rmtree(run_dir, ignore_errors=True)  # a stale (killed or failed) attempt
     shutil.rmtree(run_dir.rstrip("/") + ".partial", ignore_errors=True)
     try:
         result = run.train(config, cache=cache)
     except Exception as exc:  # noqa: BLE001 - one bad cell must not stop the grid
-        error = " ".join(f"{type(exc).__name__}: {exc}".split())
-        store.update(cid, status="failed", error=error, finished_at=time.time())
-        return "failed", error
-    metrics = result.metrics
-    store.update(cid, status="done", error=None, metrics=with_task_info(metrics, config), history=result.history,
-                 run_dir=result.output, command=reproduce_command(result.output), finished_at=time.time(),
+        return CellOutcome.from_exception(exc)
+    return CellOutcome("done", metrics=result.metrics, history=result.history, output=result.output)
+
+
+def record_cell(store: ResultsStore, cid: str, config: RunConfig, outcome: CellOutcome) -> tuple[str, str]:
+    """Write a cell's outcome to the store.  Returns (status, short message for the progress line)."""
+    if outcome.status != "done":
+        store.update(cid, status="failed", error=outcome.error, finished_at=time.time())
+        return "failed", str(outcome.error)
+    metrics = outcome.metrics
+    store.update(cid, status="done", error=None, metrics=with_task_info(metrics, config), history=outcome.history,
+                 run_dir=outcome.output, command=reproduce_command(str(outcome.output)), finished_at=time.time(),
                  **{k: metrics.get(k) for k in COST_COLUMNS})
     return "done", primary_text(metrics, config)
+
+
+def run_cell(store: ResultsStore, cid: str, config: RunConfig, cache: EmbeddingCache) -> tuple[str, str]:
+    """Train one cell and record it; any exception marks it failed.  Returns (status, short message)."""
+    store.start(cid)
+    return record_cell(store, cid, config, train_cell(config, cache))
 
 
 def _worker(output_dir: str, cid: str, config: RunConfig) -> tuple[str, str]:
     """Process-pool entry point: its own store connection and embedding cache (on-disk shared)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return run_cell(ResultsStore(output_dir), cid, config, EmbeddingCache())
+
+
+def _remote_cell(config: RunConfig) -> CellOutcome:
+    """Ray task entry point: train on whichever node Ray chose and hand the outcome back (no store access)."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return train_cell(config, EmbeddingCache())
 
 
 def axis_label(value: Any) -> Any:
@@ -277,8 +314,11 @@ def _report(progress: bool, index: int, total: int, axes: dict[str, Any], status
 
 
 def run_grid(spec: GridSpec, output_dir: str, workers: int = 1, progress: bool = True,
-             cache: EmbeddingCache | None = None) -> GridSummary:
-    """Run every cell not already done; failures are recorded and the grid carries on."""
+             cache: EmbeddingCache | None = None, ray: RayConfig | None = None) -> GridSummary:
+    """Run every cell not already done; failures are recorded and the grid carries on.
+
+    Cells run in this process (``workers=1``), in ``workers`` local processes, or as Ray tasks when ``ray`` is
+    given (``workers`` is then ignored: ``ray.workers`` sizes it); the results store is the same either way."""
     cells = expand(spec, output_dir)
     store = ResultsStore(output_dir)
     for axes, config in cells:
@@ -291,7 +331,9 @@ def run_grid(spec: GridSpec, output_dir: str, workers: int = 1, progress: bool =
         print(f"skipping {skipped} finished cell(s) of {len(cells)}", file=sys.stderr, flush=True)
     cache = cache or EmbeddingCache()
     embedded, reused = cache.embedded, cache.reused
-    if workers > 1 and len(todo) > 1:
+    if ray is not None and todo:
+        _run_ray(todo, store, ray, progress)
+    elif workers > 1 and len(todo) > 1:
         _run_pool(todo, output_dir, workers, progress)
     else:
         for index, (axes, config) in enumerate(todo, 1):
@@ -315,7 +357,21 @@ def _run_pool(todo: list[tuple[dict[str, Any], RunConfig]], output_dir: str, wor
             try:
                 status, message = future.result()
             except Exception as exc:  # noqa: BLE001 - a crashed worker process
-                status, message = "failed", " ".join(f"{type(exc).__name__}: {exc}".split())
+                status, message = "failed", str(CellOutcome.from_exception(exc).error)
                 ResultsStore(output_dir).update(os.path.basename(str(config.output)), status="failed",
                                                 error=message, finished_at=time.time())
             _report(progress, index, len(todo), axes, status, message)
+
+
+def _run_ray(todo: list[tuple[dict[str, Any], RunConfig]], store: ResultsStore, config: RayConfig,
+             progress: bool) -> None:
+    """Each cell a Ray task; this process records every outcome as it arrives (workers never touch the store)."""
+    ids = [os.path.basename(str(c.output)) for _, c in todo]
+    with ray_session(config) as where:
+        if progress:
+            print(f"running {len(todo)} cell(s) on {where}", file=sys.stderr, flush=True)
+        outcomes = ray_map(_remote_cell, [c for _, c in todo], config, submitted=lambda i: store.start(ids[i]))
+        for done_count, (index, value) in enumerate(outcomes, 1):
+            outcome = value if isinstance(value, CellOutcome) else CellOutcome.from_exception(value)
+            status, message = record_cell(store, ids[index], todo[index][1], outcome)
+            _report(progress, done_count, len(todo), todo[index][0], status, message)
